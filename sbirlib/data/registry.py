@@ -1,0 +1,59 @@
+"""Dataset names: every dataset is registered under a stable name the CLI and chapters use."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from torch.utils.data import Dataset
+
+__all__ = ["register_dataset", "build_dataset", "list_datasets"]
+
+_FACTORIES: dict[str, Callable[..., Dataset]] = {}
+_DESCRIPTIONS: dict[str, str] = {}
+
+# Modules whose import registers datasets (explicit, so an import error is never hidden)
+_DATA_MODULES = (
+    "sbirlib.data.synthetic",
+    "sbirlib.data.sketchy",
+    "sbirlib.data.tuberlin",
+    "sbirlib.data.quickdraw",
+    "sbirlib.data.qmul",
+)
+_loaded = False
+
+
+def _load_all() -> None:
+    global _loaded
+    if not _loaded:
+        for module in _DATA_MODULES:
+            importlib.import_module(module)
+        _loaded = True
+
+
+def register_dataset(name: str, description: str):
+    """Decorator registering a dataset factory ``f(root=None, split=..., modality=..., **kw)``."""
+
+    def wrap(factory: Callable[..., Dataset]) -> Callable[..., Dataset]:
+        if name in _FACTORIES and _FACTORIES[name] is not factory:
+            raise ValueError(f"dataset name {name!r} is registered twice")
+        _FACTORIES[name] = factory
+        _DESCRIPTIONS[name] = description
+        return factory
+
+    return wrap
+
+
+def list_datasets() -> dict[str, str]:
+    """``{name: one-line description}`` of every registered dataset, sorted by name."""
+    _load_all()
+    return dict(sorted(_DESCRIPTIONS.items()))
+
+
+def build_dataset(name: str, **kwargs: Any) -> Dataset:
+    """Build the dataset registered as ``name`` (e.g. ``"synthetic-fg"``, ``"qmul-v1"``)."""
+    _load_all()
+    if name not in _FACTORIES:
+        raise KeyError(f"unknown dataset {name!r}; known: {', '.join(sorted(_FACTORIES))}")
+    return _FACTORIES[name](**kwargs)

@@ -27,6 +27,7 @@ __all__ = [
     "results_dir",
     "load_result",
     "compare_to_reference",
+    "output_dir_for",
 ]
 
 
@@ -159,3 +160,23 @@ def compare_to_reference(
         if value is None or not value >= floor:
             failures.append(f"{name}: {value} is below the floor {floor}")
     return failures
+
+
+def output_dir_for(chapter: str, output_dir: str | os.PathLike = "") -> Path:
+    """Where a chapter writes its run record.
+
+    ``output_dir`` if given; else ``$SBIR_RUN_DIR/<chapter>`` (the papermill runner sets it,
+    so the published build needs no injected parameters); else a fresh timestamped folder
+    under ``$SBIR_CACHE/runs`` so that nothing depends on the working directory.
+    """
+    if output_dir not in ("", None):
+        path = Path(output_dir)
+    elif os.environ.get("SBIR_RUN_DIR"):
+        path = Path(os.environ["SBIR_RUN_DIR"]) / chapter
+    else:
+        from sbirlib.utils import cache_dir
+
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = cache_dir("runs") / f"{chapter}-{stamp}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,159 @@
+"""DLI-Net (spec ``papers/dlinet.md``): equations against naive loops, shapes, gradients, training."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sbirlib.models import dlinet as dl
+
+
+def _unit_locals(b: int, n: int, c: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return F.normalize(torch.randn(b, n, c, generator=g, dtype=torch.float64), dim=-1)
+
+
+# ---------------------------------------------------------------- Eq. (L1)
+
+
+def test_local_l2_normalisation_matches_loop():
+    fmap = torch.randn(2, 5, 3, 4, dtype=torch.float64)
+    fmap[0, :, 1, 2] = 0.0  # an all-zero location stays zero (eps clamp)
+    got = dl.local_l2_normalize(fmap)
+    want = torch.zeros_like(fmap)
+    for b in range(2):
+        for y in range(3):
+            for x in range(4):
+                v = fmap[b, :, y, x]
+                want[b, :, y, x] = v / max(math.sqrt(float((v * v).sum())), 1e-12)
+    torch.testing.assert_close(got, want)
+    assert torch.all(got[0, :, 1, 2] == 0)
+
+
+def test_flatten_locals_is_row_major():
+    fmap = torch.arange(2 * 3 * 2 * 2.0).reshape(2, 3, 2, 2)
+    h = dl.flatten_locals(fmap)
+    assert h.shape == (2, 4, 3)
+    torch.testing.assert_close(h[1, 2], fmap[1, :, 1, 0])
+
+
+# ---------------------------------------------------------------- Eqs. (L2)-(L3)
+
+
+def _naive_si(h: torch.Tensor, k: float) -> tuple[torch.Tensor, torch.Tensor]:
+    b, n, c = h.shape
+    keep = int(math.floor(k * n))
+    outs, idxs = [], []
+    for i in range(b):
+        S = h[i] @ h[i].T
+        r = [float(S[m].sum()) for m in range(n)]
+        chosen = sorted(sorted(range(n), key=lambda m: r[m])[:keep])
+        idxs.append(torch.tensor(chosen))
+        outs.append(h[i, chosen])
+    return torch.stack(outs), torch.stack(idxs)
+
+
+@pytest.mark.parametrize("k", [0.25, 0.5, 0.75])
+def test_self_interaction_matches_naive(k):
+    h = _unit_locals(3, 16, 8)
+    got, idx = dl.self_interaction(h, k, return_indices=True)
+    want, want_idx = _naive_si(h, k)
+    torch.testing.assert_close(idx, want_idx)
+    torch.testing.assert_close(got, want)
+
+
+def test_self_interaction_drops_the_repetitive_background():
+    # 6 identical "background" locals and 2 distinct "object" locals: keep k=0.25 -> 2 locals
+    bg = F.normalize(torch.ones(1, 8), dim=-1)
+    h = bg.repeat(8, 1)
+    h[3] = F.normalize(torch.tensor([1.0, -1, 1, -1, 1, -1, 1, -1]), dim=0)
+    h[6] = F.normalize(torch.tensor([1.0, 1, -1, -1, 1, 1, -1, -1]), dim=0)
+    _, idx = dl.self_interaction(h[None], 0.25, return_indices=True)
+    assert idx.tolist() == [[3, 6]]
+
+
+def test_self_interaction_off_and_counts():
+    h = _unit_locals(2, 49, 4)
+    assert dl.self_interaction(h, 1.0) is h
+    assert dl.num_kept(256, 0.5) == 128 and dl.num_kept(49, 0.5) == 24 and dl.num_kept(16, 0.5) == 8
+    with pytest.raises(ValueError):
+        dl.num_kept(16, 0.0)
+
+
+def test_self_interaction_gradient_reaches_only_kept_features():
+    h = _unit_locals(1, 8, 4).requires_grad_(True)
+    kept, idx = dl.self_interaction(h, 0.5, return_indices=True)
+    kept.sum().backward()
+    rows_with_grad = set(torch.nonzero(h.grad[0].abs().sum(-1)).flatten().tolist())
+    assert rows_with_grad == set(idx[0].tolist())
+
+
+# ---------------------------------------------------------------- Eqs. (L4)-(L5)
+
+
+def _naive_ci(s: torch.Tensor, p: torch.Tensor, agg: str) -> float:
+    d = []
+    for i in range(s.shape[0]):
+        d.append(min(math.sqrt(float(((s[i] - p[j]) ** 2).sum())) for j in range(p.shape[0])))
+    return sum(d) if agg == "1norm" else math.sqrt(sum(x * x for x in d))
+
+
+@pytest.mark.parametrize("agg", ["2norm", "1norm"])
+def test_cross_interaction_matches_naive_with_unequal_k(agg):
+    s, p = _unit_locals(3, 5, 6, seed=1), _unit_locals(4, 7, 6, seed=2)  # Ks=5 != Kp=7
+    got = dl.cross_interaction_matrix(s, p, agg)
+    want = torch.tensor([[_naive_ci(s[i], p[j], agg) for j in range(4)] for i in range(3)],
+                        dtype=torch.float64)
+    torch.testing.assert_close(got, want)
+    # aligned-pair version agrees with the diagonal
+    torch.testing.assert_close(dl.cross_interaction(s, p[:3, :5], agg),
+                               dl.cross_interaction_matrix(s, p[:3, :5], agg).diagonal())
+
+
+def test_cross_interaction_hand_computed_and_asymmetric():
+    # sketch locals e1, e2; photo locals e1, e3, e3: nearest distances 0 and sqrt(2)
+    e = torch.eye(3, dtype=torch.float64)
+    s, p = e[[0, 1]][None], e[[0, 2, 2]][None]
+    assert dl.cross_interaction(s, p).item() == pytest.approx(math.sqrt(2), abs=1e-6)
+    assert dl.cross_interaction(s, p, "1norm").item() == pytest.approx(math.sqrt(2), abs=1e-6)
+    # photo -> sketch: e1->0, e3->sqrt2, e3->sqrt2: 2norm = 2 -- D is asymmetric
+    assert dl.cross_interaction(p, s).item() == pytest.approx(2.0, abs=1e-6)
+    sym = dl.cross_interaction(s, p, symmetric=True).item()
+    assert sym == pytest.approx(0.5 * (math.sqrt(2) + 2.0), abs=1e-6)
+
+
+def test_cross_interaction_ignores_photo_locals_no_sketch_chose():
+    e = torch.eye(4, dtype=torch.float64)
+    s = e[[0, 1]][None]
+    p1, p2 = e[[0, 1, 2]][None], e[[0, 1, 3]][None]
+    assert dl.cross_interaction(s, p1).item() == pytest.approx(dl.cross_interaction(s, p2).item())
+
+
+def test_simple_match_matches_naive_and_needs_equal_k():
+    s, p = _unit_locals(2, 4, 3, 5), _unit_locals(3, 4, 3, 6)
+    got = dl.simple_match_matrix(s, p)
+    want = torch.tensor([[math.sqrt(sum(float(((s[i, n] - p[j, n]) ** 2).sum()) for n in range(4)))
+                          for j in range(3)] for i in range(2)], dtype=torch.float64)
+    torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="same number of locals"):
+        dl.simple_match(s[:, :3], p[:2])
+
+
+@pytest.mark.parametrize("matching", ["cross", "position"])
+def test_blocked_pairwise_distance_equals_dense(matching):
+    s, p = _unit_locals(7, 6, 5, 3).float(), _unit_locals(11, 6, 5, 4).float()
+    dense = (dl.cross_interaction_matrix(s, p) if matching == "cross"
+             else dl.simple_match_matrix(s, p))
+    got = dl.pairwise_distance(s, p, matching=matching, query_block=3, gallery_block=4)
+    assert got.shape == (7, 11) and got.device.type == "cpu"
+    torch.testing.assert_close(got, dense)
+
+
+def test_cross_interaction_gradients_finite_even_for_exact_matches():
+    s = _unit_locals(2, 4, 3).requires_grad_(True)
+    p = s.detach().clone().requires_grad_(True)  # exact matches: distance 0
+    dl.cross_interaction_matrix(s, p).sum().backward()
+    assert torch.isfinite(s.grad).all() and torch.isfinite(p.grad).all()

@@ -47,3 +47,29 @@ def test_embeddings_from_tensor_and_dataset():
     torch.testing.assert_close(e[1], imgs[:, 0, 0, :3])  # top-left view, first row
     ds = [{"image": imgs[i], "instance": i} for i in range(5)]
     torch.testing.assert_close(multiview.multiview_embeddings(enc, ds, 8, views=1, batch_size=3), e[:1])
+
+
+def test_evaluate_fg_multiview_end_to_end():
+    g = torch.Generator().manual_seed(2)
+    photos = torch.rand(6, 1, 10, 10, generator=g)
+    sketches = photos + 0.01 * torch.rand(6, 1, 10, 10, generator=g)
+    perm = [3, 4, 5, 0, 1, 2]
+    s_ds = _ListDS(sketches, range(6))
+    p_ds = _ListDS(photos[perm], perm)  # photo j shows instance perm[j]
+    enc = lambda x: x.flatten(1)  # noqa: E731
+    m, d = multiview.evaluate_fg_multiview(enc, enc, s_ds, p_ds, 8, ks=(1, 2), return_distance=True)
+    assert d.shape == (6, 6)
+    assert m["acc@1"] == 1.0
+    wrong = _ListDS(p_ds.images, [1, 2, 0, 5, 4, 3])  # mislabelled gallery
+    assert multiview.evaluate_fg_multiview(enc, enc, s_ds, wrong, 8, ks=(1,))["acc@1"] < 0.7
+
+
+class _ListDS(torch.utils.data.Dataset):
+    def __init__(self, images, instances):
+        self.images, self.instances = images, list(instances)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return {"image": self.images[i], "instance": self.instances[i]}

@@ -168,7 +168,7 @@ def evaluate_fg_multiview(
         distance = _on_cpu(distance)
     dist = multiview_distance(emb_s, emb_p, distance)
     positives = _positives(sketch_ds, photo_ds)
-    metrics = fg_accuracy(None, None, positives, ks=tuple(ks), distance=dist)
+    metrics = fg_accuracy(dist, None, positives, ks=tuple(ks), distance="precomputed")
     return (metrics, dist) if return_distance else metrics
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from sbirlib.losses import holef
 from sbirlib.models import dssa, registry
 
 
@@ -68,7 +69,8 @@ def test_paper_size_shapes_and_parameter_count():
     assert out["pool5"].shape == (2, 256, 7, 7)
     assert out["attention"].shape == (2, 1, 7, 7)
     assert out["emb"].shape == (2, 512) and model.embed_dim == 512
-    n = sum(p.numel() for p in model.parameters())
+    n = sum(p.numel() for name, p in model.named_parameters() if not name.startswith("distance."))
+    assert model.distance.W.shape == (512, 512)
     conv = 14_464 + 204_928 + 295_168 + 590_080 + 590_080
     fc = 12_544 * 512 + 512 + 512 * 256 + 256
     att = 256 * 256 + 256 + 256 + 1
@@ -111,14 +113,17 @@ def test_trainable_set_and_finite_gradients():
     torch.manual_seed(4)
     model = dssa.dssa_narrow(input_size=64)
     params = model.trainable_parameters()
-    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    names = {n for n, p in model.named_parameters() if p.requires_grad and not n.startswith("distance.")}
     assert names == {"trunk.conv5.weight", "trunk.conv5.bias", "attention.a1.weight", "attention.a1.bias",
                      "attention.a2.weight", "attention.a2.bias", "fusion.fc6.weight", "fusion.fc6.bias",
                      "fusion.fc7.weight", "fusion.fc7.bias"}
     assert len(params) == len(names)
+    assert model.distance.weight.requires_grad  # W has its own optimiser
     e = model(torch.randn(4, 1, 64, 64))
     e.pow(3).sum().backward()
     for n, p in model.named_parameters():
+        if n.startswith("distance."):
+            continue
         if p.requires_grad:
             assert p.grad is not None and torch.isfinite(p.grad).all(), n
         else:
@@ -126,3 +131,15 @@ def test_trainable_set_and_finite_gradients():
     model.trainable_parameters(train_conv5=False)
     assert not model.trunk.conv5.weight.requires_grad
     assert math.isclose(float(e.detach().pow(2).sum(1).mean()), 2.0, rel_tol=1e-5)
+
+
+def test_model_distance_is_holef_or_squared_euclidean():
+    g = torch.Generator().manual_seed(5)
+    m = dssa.dssa_narrow(input_size=64, generator=g)
+    s, p = torch.randn(3, 256), torch.randn(4, 256)
+    torch.testing.assert_close(m.pairwise_distance(s, p), holef.holef_distance(s, p, m.distance.W))
+    m_euc = dssa.dssa_narrow(input_size=64, holef=False)
+    assert m_euc.distance is None
+    torch.testing.assert_close(m_euc.pairwise_distance(s, p), torch.cdist(s, p) ** 2, rtol=1e-4, atol=1e-4)
+    again = dssa.dssa_narrow(input_size=64, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(again.distance.W, m.distance.W)

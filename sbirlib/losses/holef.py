@@ -138,7 +138,8 @@ class HOLEFLoss(nn.Module):
 
     ``loss = mean_b max(0, margin + D_W(s_b, p+_b) - D_W(s_b, p-_b)) + lam (||W-I||_1 + ||W-I||_F)``
 
-    The ``distance`` submodule owns ``W``; give its parameters their own optimiser
+    The ``distance`` submodule owns ``W`` (pass an existing :class:`HOLEFDistance`, e.g. the
+    one a DSSA model carries, to share it); give its parameters their own optimiser
     (Adam, lr 1e-4, betas (0.5, 0.999) in the spec) and use it as the test distance.
     Calling the loss returns the total; :meth:`parts` also returns the hinge and the penalty.
     """
@@ -146,11 +147,14 @@ class HOLEFLoss(nn.Module):
     def __init__(
         self, dim: int, margin: float = 0.3, lam: float = 5e-4, init_std: float = 0.05,
         diagonal: bool = False, generator: torch.Generator | None = None,
+        distance: HOLEFDistance | None = None,
     ) -> None:
         super().__init__()
         self.margin = float(margin)
         self.lam = float(lam)
-        self.distance = HOLEFDistance(dim, init_std=init_std, diagonal=diagonal, generator=generator)
+        if distance is not None and distance.dim != dim:
+            raise ValueError(f"distance has dim {distance.dim}, the loss was built for dim {dim}")
+        self.distance = distance or HOLEFDistance(dim, init_std=init_std, diagonal=diagonal, generator=generator)
 
     def parts(
         self, anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor

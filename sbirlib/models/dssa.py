@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sbirlib.losses import holef as holef_mod
 from sbirlib.models.registry import register_model
 
 __all__ = ["SpatialAttention", "CoarseFineFusion", "DSSA", "dssa_from_sketch_a_net", "dssa", "dssa_narrow", "l2n"]
@@ -114,6 +115,10 @@ class DSSA(nn.Module):
         attention: ``"softmax"`` (the paper), ``"sigmoid"`` or ``"none"`` (no attention).
         residual: ``f + f*a`` (the paper) or ``f*a``.
         fine: append the fine (sum-pooled) half to the embedding.
+        holef: carry a learnable HOLEF distance ``D_W`` (``self.distance``, W = I + 0.05 N(0,1)
+            drawn from ``generator``) used by the loss and at test time; ``False`` means
+            squared Euclidean distance.
+        holef_diagonal: learn only the diagonal of ``W`` (an ablation).
 
     ``forward(x)`` returns the embedding ``e`` (``[B, 2*dim]`` with the fine half, else
     ``[B, dim]``); :meth:`forward_features` also returns the pool5 map, the attention mask and
@@ -123,6 +128,7 @@ class DSSA(nn.Module):
     def __init__(
         self, trunk: nn.Module, fc6: nn.Linear, fc7: nn.Linear, channels: int, *,
         attention: AttentionMode = "softmax", residual: bool = True, fine: bool = True,
+        holef: bool = True, holef_diagonal: bool = False, generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         if attention not in ("softmax", "sigmoid", "none"):
@@ -132,6 +138,15 @@ class DSSA(nn.Module):
         self.fusion = CoarseFineFusion(fc6, fc7, fine=fine)
         self.channels = int(channels)
         self.embed_dim = fc7.out_features + (self.channels if fine else 0)
+        self.distance = (
+            holef_mod.HOLEFDistance(self.embed_dim, diagonal=holef_diagonal, generator=generator) if holef else None
+        )
+
+    def pairwise_distance(self, sketch_emb: torch.Tensor, photo_emb: torch.Tensor) -> torch.Tensor:
+        """The model's retrieval distance ``[Ns, Np]``: HOLEF ``D_W`` (D7) or squared Euclidean."""
+        if self.distance is not None:
+            return self.distance(sketch_emb, photo_emb)
+        return torch.cdist(sketch_emb, photo_emb).pow(2)
 
     def forward_features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"pool5", "attention", "f_att", "coarse", "fine"?, "emb"}`` for a batch ``x``."""
@@ -160,6 +175,7 @@ class DSSA(nn.Module):
 
         conv1-conv4 stay frozen (spec section 2); ``train_conv5=False`` also freezes conv5
         (the Triplet-SN setting). Sets ``requires_grad`` accordingly and returns the list.
+        The HOLEF matrix is not included: it has its own optimiser (``self.distance``).
         """
         for p in self.trunk.parameters():
             p.requires_grad_(False)
@@ -177,7 +193,7 @@ class DSSA(nn.Module):
         return params
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, embed_dim={self.embed_dim}"
+        return f"channels={self.channels}, embed_dim={self.embed_dim}, holef={self.distance is not None}"
 
 
 def dssa_from_sketch_a_net(backbone: nn.Module, **kwargs) -> DSSA:

@@ -157,3 +157,78 @@ def test_cross_interaction_gradients_finite_even_for_exact_matches():
     p = s.detach().clone().requires_grad_(True)  # exact matches: distance 0
     dl.cross_interaction_matrix(s, p).sum().backward()
     assert torch.isfinite(s.grad).all() and torch.isfinite(p.grad).all()
+
+
+# ---------------------------------------------------------------- the network
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_paper_model_shapes_and_parameter_count():
+    from sbirlib.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("dlinet").eval()
+    # ResNet-50 conv1..layer3 = 8,543,296 parameters per encoder; the paper reports no count
+    n = _count(model)
+    print(f"DLI-Net (2 x ResNet-50 to layer3): {n:,} parameters")
+    assert n == 2 * 8_543_296
+    assert not hasattr(model.sketch_encoder.trunk, "layer4")
+    x = torch.rand(1, 3, 256, 256)
+    with torch.no_grad():
+        fmap, _ = model.sketch_encoder(x)
+        s, idx = model.encode_sketch(x, return_indices=True)
+    assert fmap.shape == (1, 1024, 16, 16)
+    assert s.shape == (1, 128, 1024) and idx.shape == (1, 128)
+    torch.testing.assert_close(s.norm(dim=-1), torch.ones(1, 128))
+
+
+def test_sketchy_variant_has_heads_and_reads_layer3():
+    from sbirlib.models import create_model
+
+    model = create_model("dlinet_sketchy", arch="resnet18", num_classes=7)
+    out = model(torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64))
+    assert out["dist"].shape == (2, 2)
+    assert out["logits_sketch"].shape == out["logits_photo"].shape == (2, 7)
+    assert model.sketch_encoder.channels == 256
+    loss = dl.classification_loss(out, torch.tensor([1, 3]))
+    want = 0.5 * (F.cross_entropy(out["logits_photo"], torch.tensor([1, 3]))
+                  + F.cross_entropy(out["logits_sketch"], torch.tensor([1, 3])))
+    torch.testing.assert_close(loss, want)
+
+
+@pytest.mark.parametrize("kw,k_shape", [
+    ({}, (8, 128)),
+    ({"keep_ratio": 1.0, "matching": "position"}, (16, 128)),
+    ({"feature": "global"}, (1, 256)),
+    ({"feature": "high", "keep_ratio": 1.0}, (4, 256)),
+    ({"norm": "map", "aggregation": "1norm", "symmetric": True}, (8, 128)),
+])
+def test_cpu_variant_forward_backward(kw, k_shape):
+    from sbirlib.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("dlinet_r18", arch="resnet18_narrow", **kw)  # half width: fast
+    sk, ph = torch.rand(3, 3, 64, 64), torch.rand(3, 3, 64, 64)
+    out = model(sk, ph)
+    assert out["dist"].shape == (3, 3)
+    assert model.encode_photo(ph).shape[1:] == k_shape
+    out["dist"].sum().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+    # the training-time matrix equals the blocked retrieval matrix
+    model.eval()
+    with torch.no_grad():
+        s, p = model.encode_sketch(sk), model.encode_photo(ph)
+        torch.testing.assert_close(model.pairwise_distance(s, p, gallery_block=2),
+                                   model.distance_matrix(s, p))
+
+
+def test_invalid_settings_are_refused():
+    with pytest.raises(ValueError, match="keep_ratio=1.0"):
+        dl.DLINet(arch="resnet18", matching="position", keep_ratio=0.5)
+    with pytest.raises(ValueError, match="aggregation"):
+        dl.DLINet(arch="resnet18", aggregation="3norm")

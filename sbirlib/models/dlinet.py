@@ -61,6 +61,7 @@ FEATURES = ("mid", "high", "global")
 MATCHINGS = ("cross", "position")
 AGGREGATIONS = ("2norm", "1norm")
 NORMS = ("local", "map")
+ARCHS = ("resnet50", "resnet18", "resnet18_narrow", "resnet50_narrow")
 
 
 def _check(value: str, allowed: Sequence[str], what: str) -> str:
@@ -267,19 +268,24 @@ class LocalEncoder(nn.Module):
         super().__init__()
         self.arch, self.feature = arch, _check(feature, FEATURES, "feature")
         self.num_classes = num_classes
-        resnet = _resnet_module()
         needs_layer4 = feature != "mid" or num_classes is not None
-        self.trunk = resnet.resnet_trunk(
-            arch, pretrained=pretrained, upto="layer4" if needs_layer4 else "layer3"
-        )
-        self.channels = dict(self.trunk.channels)
+        self.trunk = getattr(_resnet_module(), _check(arch, ARCHS, "arch"))(pretrained=pretrained)
+        if not needs_layer4:
+            del self.trunk.layer4  # the QMUL models drop layer4, GAP and fc entirely
+        self.trunk_depth4 = needs_layer4
+        self.tap = "layer3" if feature == "mid" else "layer4"
+        self.channels = self.trunk.channels[self.tap]
         self.fc = (
-            nn.Linear(self.channels["layer4"], num_classes) if num_classes is not None else None
+            nn.Linear(self.trunk.channels["layer4"], num_classes) if num_classes is not None
+            else None
         )
+
+    def extra_repr(self) -> str:
+        return f"arch={self.arch!r}, feature={self.feature!r}, channels={self.channels}"
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return ``(feature map [B, C, H, W], logits [B, num_classes] or None)``."""
-        taps = self.trunk(x)
+        taps = self.trunk.forward_taps(x, ("layer3", "layer4") if self.trunk_depth4 else ("layer3",))
         logits = None
         if self.fc is not None or self.feature == "global":
             pooled = taps["layer4"].mean(dim=(2, 3))

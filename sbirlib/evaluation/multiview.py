@@ -155,19 +155,23 @@ def evaluate_fg_multiview(
 ):
     """Fine-grained acc@K with the ``views``-view averaged distance (``evaluation.md`` section 4).
 
-    The datasets yield *uncropped* images (see :func:`multiview_embeddings`); the true match of
-    each sketch is the photo with the same ``instance``. Ranks are pessimistic, through
+    The datasets yield *uncropped* images (see :func:`multiview_embeddings`) and expose
+    ``.instances``; the gallery is the photos de-duplicated by instance
+    (:func:`sbirlib.evaluation.retrieval.fg_gallery`) and the true match of each sketch is the
+    photo with the same ``instance``. Ranks are pessimistic, through
     :func:`sbirlib.evaluation.fg_accuracy` on the averaged distance matrix. Returns the metric
     dict (``{"acc@1": ..., "acc@10": ...}``), plus the distance matrix if ``return_distance``.
     """
-    from sbirlib.evaluation import fg_accuracy
+    from sbirlib.evaluation.metrics import fg_accuracy
+    from sbirlib.evaluation.retrieval import fg_gallery
 
     emb_s = multiview_embeddings(encode_sketch, sketch_ds, crop, views=views, batch_size=batch_size, device=device)
     emb_p = multiview_embeddings(encode_photo, photo_ds, crop, views=views, batch_size=batch_size, device=device)
     if callable(distance) and isinstance(distance, torch.nn.Module):
         distance = _on_cpu(distance)
     dist = multiview_distance(emb_s, emb_p, distance)
-    positives = _positives(sketch_ds, photo_ds)
+    keep, positives = fg_gallery(list(sketch_ds.instances), list(photo_ds.instances))
+    dist = dist[:, torch.as_tensor(keep)]
     metrics = fg_accuracy(dist, None, positives, ks=tuple(ks), distance="precomputed")
     return (metrics, dist) if return_distance else metrics
 
@@ -180,13 +184,3 @@ def _on_cpu(module: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], t
         return module(a, b).cpu()
 
     return fn
-
-
-def _positives(sketch_ds: Dataset, photo_ds: Dataset) -> torch.Tensor:
-    s_inst = list(getattr(sketch_ds, "instances"))
-    p_inst = list(getattr(photo_ds, "instances"))
-    where = {inst: j for j, inst in enumerate(p_inst)}
-    missing = [i for i in s_inst if i not in where]
-    if missing:
-        raise ValueError(f"{len(missing)} sketches have no photo with the same instance id (e.g. {missing[:3]})")
-    return torch.tensor([where[i] for i in s_inst])

@@ -1,0 +1,28 @@
+"""The one evaluator: retrieval metrics, fine-grained accuracy, embedding extraction, baselines."""
+
+from sbirlib.evaluation.metrics import (
+    AP_VARIANTS,
+    DISTANCES,
+    MAPK_NORMS,
+    PK_DENOMS,
+    TIE_RULES,
+    MetricResult,
+    average_precision,
+    fg_accuracy,
+    fg_ranks,
+    pack_bits,
+    pairwise_distances,
+    parse_metric,
+    retrieval_metrics,
+    unpack_bits,
+)
+from sbirlib.evaluation.retrieval import evaluate_category, evaluate_fg, extract_embeddings, fg_gallery
+from sbirlib.evaluation.baselines import blurred_pixel_features, pixel_baseline_fg
+
+__all__ = [
+    "extract_embeddings", "evaluate_fg", "evaluate_category", "fg_gallery",
+    "blurred_pixel_features", "pixel_baseline_fg",
+    "AP_VARIANTS", "DISTANCES", "MAPK_NORMS", "PK_DENOMS", "TIE_RULES", "MetricResult",
+    "average_precision", "fg_accuracy", "fg_ranks", "pack_bits", "pairwise_distances",
+    "parse_metric", "retrieval_metrics", "unpack_bits",
+]

@@ -1,0 +1,222 @@
+"""Real-dataset loaders on fake layouts built here, and on $SBIR_DATA when present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sbirlib.data import build_dataset, list_datasets
+from sbirlib.data.qmul import QMULV1, load_qmul_v1_triplets, qmul_v1_categories
+from sbirlib.utils import DataNotFoundError
+
+
+# --------------------------------------------------------------------------------------
+# fake layouts
+# --------------------------------------------------------------------------------------
+def _pattern(n: int, size: int, seed: int) -> np.ndarray:
+    """n distinct uint8 images: white background, a dark square whose place encodes the index."""
+    rng = np.random.default_rng(seed)
+    data = np.full((n, size, size), 255, dtype=np.uint8)
+    for i in range(n):
+        r, c = rng.integers(0, size - 4, size=2)
+        data[i, r : r + 4, c : c + 4] = i % 200
+    return data
+
+
+def make_qmul_v1_mat(root: Path, category: str = "shoes", n_train: int = 20, n_test: int = 7, size: int = 16) -> Path:
+    """ROOT/<cat>/<cat>_{sketch,edge}_db_{train,test}.mat with 'data' (N, size, size) uint8."""
+    from scipy.io import savemat
+
+    folder = root / category
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n, seed in (("train", n_train, 1), ("test", n_test, 2)):
+        sk = _pattern(n, size, seed)
+        savemat(folder / f"{category}_sketch_db_{split}.mat", {"data": sk})
+        savemat(folder / f"{category}_edge_db_{split}.mat", {"data": 255 - sk})  # edge i derived from sketch i
+    return root
+
+
+# --------------------------------------------------------------------------------------
+# QMUL V1, .mat release
+# --------------------------------------------------------------------------------------
+def test_qmul_v1_mat_splits_and_pairing(tmp_path):
+    make_qmul_v1_mat(tmp_path, "widgets", n_train=20, n_test=7)
+    train_sk = QMULV1(tmp_path, "train", "sketch", category="widgets")
+    val_sk = QMULV1(tmp_path, "val", "sketch", category="widgets")
+    test_sk = QMULV1(tmp_path, "test", "sketch", category="widgets")
+    test_ed = QMULV1(tmp_path, "test", "edge", category="widgets")
+    # 10% of 20 training instances held out for validation, disjoint from train
+    assert (len(train_sk), len(val_sk), len(test_sk), len(test_ed)) == (18, 2, 7, 7)
+    assert not set(train_sk.instances) & set(val_sk.instances)
+    assert sorted(train_sk.instances + val_sk.instances) == list(range(1, 21))
+    assert test_sk.instances == list(range(21, 28))
+    # pairing: sketch i and edge i share the instance id and the edge file's pixels
+    item_s, item_e = test_sk[3], test_ed[3]
+    assert item_s["instance"] == item_e["instance"] == 24
+    assert (item_s["domain"], item_e["domain"]) == (0, 2)
+    assert torch.allclose(item_e["image"], 1.0 - item_s["image"])
+    assert item_s["image"].shape == (1, 16, 16) and item_s["image"].dtype == torch.float32
+    # the validation carve-out is fixed by the seed and changes with it
+    assert QMULV1(tmp_path, "val", "sketch", category="widgets").instances == val_sk.instances
+    other = QMULV1(tmp_path, "val", "sketch", category="widgets", val_seed=5, val_fraction=0.25)
+    assert len(other) == 5
+    full = QMULV1(tmp_path, "train", "edge", category="widgets", val_fraction=0.0)
+    assert len(full) == 20
+    with pytest.raises(ValueError, match="empty"):
+        QMULV1(tmp_path, "val", "edge", category="widgets", val_fraction=0.0)
+
+
+def test_qmul_v1_transform_registry_and_repr(tmp_path):
+    make_qmul_v1_mat(tmp_path, "shoes")
+    ds = build_dataset("qmul-v1", root=tmp_path, split="test", modality="edge", category="shoe",
+                       transform=lambda img: np.asarray(img).shape)
+    assert isinstance(ds, QMULV1) and ds.category == "shoes"
+    assert ds[0]["image"] == (16, 16)  # the transform sees a PIL image
+    text = repr(ds)
+    assert "QMULV1" in text and "shoes" in text and "Number of images: 7" in text and "mat" in text
+    fp = ds.fingerprint()
+    assert len(fp) == 64 and fp == QMULV1(tmp_path, "test", category="shoes").fingerprint()
+    # the category folder itself is accepted as root, and a parent holding qmul_v1/
+    assert len(QMULV1(tmp_path / "shoes", "test", category="shoes")) == 7
+    (tmp_path / "outer").mkdir()
+    (tmp_path / "shoes").rename(tmp_path / "outer" / "shoes")
+    (tmp_path / "outer").rename(tmp_path / "qmul_v1")
+    assert len(QMULV1(tmp_path, "test", category="shoes")) == 7
+    assert qmul_v1_categories(tmp_path) == ["shoes"]
+
+
+def test_qmul_v1_photo_is_a_clear_error(tmp_path):
+    make_qmul_v1_mat(tmp_path, "shoes")
+    with pytest.raises(ValueError, match="no photos.*modality='edge'"):
+        QMULV1(tmp_path, "test", "photo", category="shoes")
+
+
+def test_qmul_v1_missing_root_names_dataset_and_script(tmp_path, monkeypatch):
+    with pytest.raises(DataNotFoundError, match=r"qmul-v1.*data_scripts/fetch_qmul_v1\.py.*--category chairs"):
+        QMULV1(tmp_path, "train", category="chairs")
+    with pytest.raises(DataNotFoundError, match="qmul-v1"):
+        QMULV1(tmp_path / "does-not-exist", "train")
+    monkeypatch.delenv("SBIR_DATA", raising=False)
+    with pytest.raises(DataNotFoundError, match=r"SBIR_DATA.*fetch_qmul_v1"):
+        QMULV1(None, "train")
+
+
+def test_qmul_v1_wrong_layout_and_corrupt_files(tmp_path):
+    from scipy.io import savemat
+
+    make_qmul_v1_mat(tmp_path, "shoes")
+    # unequal sketch/edge counts break the pairing
+    savemat(tmp_path / "shoes" / "shoes_edge_db_test.mat", {"data": _pattern(6, 16, 0)})
+    with pytest.raises(ValueError, match="7 sketches but.*6 edge maps"):
+        QMULV1(tmp_path, "test", category="shoes")
+    # wrong variable name
+    savemat(tmp_path / "shoes" / "shoes_edge_db_test.mat", {"images": _pattern(7, 16, 0)})
+    with pytest.raises(ValueError, match="expected a variable 'data'"):
+        QMULV1(tmp_path, "test", "edge", category="shoes")
+    # truncated file: the error names it
+    path = tmp_path / "shoes" / "shoes_sketch_db_test.mat"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(OSError, match="shoes_sketch_db_test.mat"):
+        QMULV1(tmp_path, "test", category="shoes")
+
+
+def test_qmul_v1_bad_arguments(tmp_path):
+    make_qmul_v1_mat(tmp_path, "shoes")
+    with pytest.raises(ValueError, match="split"):
+        QMULV1(tmp_path, "validation", category="shoes")
+    with pytest.raises(ValueError, match="modality"):
+        QMULV1(tmp_path, "train", "photograph", category="shoes")
+
+
+def test_qmul_v1_folder_release(tmp_path):
+    folder = tmp_path / "chairs"
+    for sub in ("sketch", "photo"):
+        (folder / sub).mkdir(parents=True)
+    for pid in range(1, 298):  # published id ranges: train 1-200, test 201-297
+        Image.new("L", (8, 8), color=pid % 255).save(folder / "sketch" / f"{pid}.png")
+        Image.new("RGB", (8, 8), color=(pid % 255, 0, 0)).save(folder / "photo" / f"{pid}.jpg")
+    sk = QMULV1(tmp_path, "test", "sketch", category="chairs")
+    ph = QMULV1(tmp_path, "test", "photo", category="chairs")
+    assert sk.layout == "folder" and len(sk) == len(ph) == 97
+    assert sk.instances == ph.instances == list(range(201, 298))
+    assert ph[0]["image"].shape == (3, 8, 8)
+    assert len(QMULV1(tmp_path, "train", "photo", category="chairs")) == 180
+    with pytest.raises(ValueError, match="edge"):
+        QMULV1(tmp_path, "test", "edge", category="chairs")
+    # a corrupt image is reported with its file name when loaded
+    (folder / "sketch" / "201.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(OSError, match="201.png"):
+        sk[0]
+    # an empty image folder is a clear error
+    for p in (folder / "photo").iterdir():
+        p.unlink()
+    with pytest.raises(ValueError, match="empty"):
+        QMULV1(tmp_path, "test", "photo", category="chairs")
+
+
+def test_qmul_v1_folder_release_other_category_needs_lists(tmp_path):
+    folder = tmp_path / "lamps"
+    (folder / "sketch").mkdir(parents=True)
+    (folder / "photo").mkdir()
+    for pid in range(1, 6):
+        Image.new("L", (8, 8)).save(folder / "sketch" / f"{pid}.png")
+        Image.new("RGB", (8, 8)).save(folder / "photo" / f"{pid}.png")
+    with pytest.raises(FileNotFoundError, match="sketch_test_name.txt"):
+        QMULV1(tmp_path, "test", "sketch", category="lamps")
+    (folder / "sketch_test_name.txt").write_text("4.png\n5.png\n")
+    assert QMULV1(tmp_path, "test", "sketch", category="lamps").instances == [4, 5]
+
+
+# --------------------------------------------------------------------------------------
+# QMUL V1 on the real small data
+# --------------------------------------------------------------------------------------
+@pytest.mark.realdata
+@pytest.mark.parametrize("category,n_train,n_test", [("shoes", 304, 115), ("chairs", 200, 97)])
+def test_qmul_v1_real_counts_and_pairing(qmul_v1_root, category, n_train, n_test):
+    n_val = round(0.1 * n_train)
+    sizes = {(s, m): len(QMULV1(qmul_v1_root, s, m, category=category))
+             for s in ("train", "val", "test") for m in ("sketch", "edge")}
+    assert sizes[("train", "sketch")] == sizes[("train", "edge")] == n_train - n_val
+    assert sizes[("val", "sketch")] == n_val and sizes[("test", "edge")] == n_test
+    sk = QMULV1(qmul_v1_root, "test", "sketch", category=category)
+    ed = QMULV1(qmul_v1_root, "test", "edge", category=category)
+    assert sk.instances == ed.instances == list(range(n_train + 1, n_train + n_test + 1))
+    img = sk[0]["image"]
+    assert img.shape == (1, 256, 256) and img.mean() > 0.8  # white background, dark strokes
+
+
+@pytest.mark.realdata
+def test_qmul_v1_real_pairing_beats_chance(qmul_v1_root):
+    """A blurred-pixel baseline retrieves the paired edge map far above chance (README: acc@1 ~ 0.21)."""
+    import torch.nn.functional as F
+
+    def feats(ds):
+        x = torch.stack([1.0 - ds[i]["image"] for i in range(len(ds))])  # strokes = 1
+        x = F.avg_pool2d(x, 4)  # 64 x 64, then a Gaussian blur (sigma 6 px at full size) and 32 x 32
+        k = torch.arange(-4, 5, dtype=torch.float32)
+        g = torch.exp(-(k**2) / (2 * 1.5**2))
+        g = (g / g.sum()).view(1, 1, 1, -1)
+        x = F.conv2d(F.pad(x, (4, 4, 0, 0)), g)
+        x = F.conv2d(F.pad(x, (0, 0, 4, 4)), g.transpose(2, 3))
+        x = F.avg_pool2d(x, 2).flatten(1)
+        x = x - x.mean(1, keepdim=True)
+        return F.normalize(x, dim=1)
+
+    sk = QMULV1(qmul_v1_root, "test", "sketch", category="shoes")
+    ed = QMULV1(qmul_v1_root, "test", "edge", category="shoes")
+    sim = feats(sk) @ feats(ed).T
+    acc1 = (sim.argmax(1) == torch.arange(len(sk))).float().mean().item()
+    assert acc1 > 0.1  # chance is 1/115; a broken pairing gives about that
+
+
+@pytest.mark.realdata
+def test_qmul_v1_real_triplet_annotations(qmul_v1_root):
+    annot = load_qmul_v1_triplets(qmul_v1_root, "shoes")
+    assert len(annot) == 3 and all(len(rows) == 419 for rows in annot)
+    assert all(len(row) == 45 for row in annot[0])
+    ids = {i for row in annot[0] for pair in row for i in pair}
+    assert min(ids) >= 1 and max(ids) <= 419

@@ -34,11 +34,9 @@ import torch.nn as nn
 from torch import Tensor
 
 from sbirlib.models.registry import register_model
+from sbirlib.models.resnet import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["SpatialAttention", "CSCAN", "channel_pool", "split_resnet", "cscan_resnet50", "cscan_resnet18"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 ATTENTION_MODES = ("co", "separate", "none")
 FUSIONS = ("sum", "prod", "concat")
@@ -263,8 +261,10 @@ class CSCAN(nn.Module):
 def _resnet_trunk_factory(arch: str, pretrained: bool):
     from sbirlib.models import resnet
 
+    builder = getattr(resnet, arch)
+
     def make() -> nn.Module:
-        return resnet.resnet_trunk(arch, pretrained=pretrained)
+        return builder(pretrained=pretrained)
 
     return make
 

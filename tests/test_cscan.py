@@ -1,0 +1,290 @@
+"""CSCAN (Yu & Zhang, LOP 2022): equations (C1)-(C17) of specs/papers/cscan.md against naive code."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sbirlib.losses import cscan as L
+from sbirlib.models import cscan as M
+from sbirlib.models import resnet
+from sbirlib.models.registry import create_model, list_models
+
+
+def _tiny(**options) -> M.CSCAN:
+    """CSCAN on narrow ResNet-18 trunks (width 8): the equations do not depend on the width."""
+    torch.manual_seed(0)
+    return M.CSCAN(lambda: resnet.resnet18_narrow(width=8), low_channels=16, feat_dim=64,
+                   num_classes=5, code_bits=8, **options)
+
+
+def _inputs(b: int = 2, size: int = 32):
+    g = torch.Generator().manual_seed(1)
+    return (torch.rand(b, 1, size, size, generator=g), torch.rand(b, 3, size, size, generator=g),
+            torch.rand(b, 1, size, size, generator=g))
+
+
+# -- model equations ----------------------------------------------------------------------
+
+
+def test_registered():
+    assert {"cscan_resnet18", "cscan_resnet50"} <= set(list_models("cscan*"))
+
+
+def test_channel_pool_matches_loop():
+    feat = torch.randn(2, 5, 3, 4)
+    out = M.channel_pool(feat)
+    for b, y, x in itertools.product(range(2), range(3), range(4)):
+        vals = [feat[b, c, y, x].item() for c in range(5)]
+        assert out[b, 0, y, x].item() == pytest.approx(sum(vals) / 5, abs=1e-6)
+        assert out[b, 1, y, x].item() == pytest.approx(max(vals), abs=1e-6)
+
+
+def test_spatial_attention_matches_naive_convolution():
+    """(C1): M = sigmoid(theta([F^Avg; F^Max])) with a 7x7 conv, zero padding 3, bias."""
+    torch.manual_seed(0)
+    att = M.SpatialAttention(7)
+    with torch.no_grad():
+        att.conv.bias.fill_(0.3)  # make the bias count
+    feat = torch.randn(1, 4, 5, 6)
+    mask = att(feat)
+    pooled = M.channel_pool(feat)[0]
+    padded = torch.zeros(2, 5 + 6, 6 + 6)
+    padded[:, 3:8, 3:9] = pooled
+    w, bias = att.conv.weight[0], att.conv.bias[0]
+    for y, x in itertools.product(range(5), range(6)):
+        z = bias + sum(w[c, i, j] * padded[c, y + i, x + j]
+                       for c in range(2) for i in range(7) for j in range(7))
+        assert mask[0, 0, y, x].item() == pytest.approx(torch.sigmoid(z).item(), abs=1e-5)
+    assert mask.shape == (1, 1, 5, 6) and bool(((mask > 0) & (mask < 1)).all())
+
+
+def test_spatial_attention_init():
+    att = M.SpatialAttention()
+    assert torch.count_nonzero(att.conv.bias) == 0 and att.conv.weight.std() > 0
+
+
+def test_co_attention_mask_is_shared_and_applied_to_both():
+    """(C3)-(C5): one mask from [F_L^I; F_L^E], multiplied into both low feature maps."""
+    model = _tiny().eval()
+    sketch, photo, edge = _inputs()
+    with torch.no_grad():
+        f = model.photo_features(photo, edge)
+        assert f["mask_i"] is f["mask_e"]
+        # hand form of (C3)-(C4): pools of the concatenation from the pools of the parts
+        avg = 0.5 * (f["low_i"].mean(1, keepdim=True) + f["low_e"].mean(1, keepdim=True))
+        mx = torch.maximum(f["low_i"].amax(1, keepdim=True), f["low_e"].amax(1, keepdim=True))
+        expected = torch.sigmoid(model.theta_ie.conv(torch.cat([avg, mx], 1)))
+        torch.testing.assert_close(f["mask_i"], expected)
+        # (C5)-(C6): the high parts see exactly F_L * M
+        torch.testing.assert_close(f["high_i"], model.image_encoder.high(f["low_i"] * expected))
+        torch.testing.assert_close(f["high_e"], model.line_encoder.high(f["low_e"] * expected))
+        # (C7) sum fusion and (C8) sigmoid hashing
+        torch.testing.assert_close(f["fused"], f["high_i"] + f["high_e"])
+        code = torch.sigmoid(f["fused"] @ model.hash_photo.weight.T + model.hash_photo.bias)
+        torch.testing.assert_close(model.encode_photo(photo, edge), code)
+
+
+def test_sketch_path_equations():
+    """(C1), (C2), (C6), (C8), (C9) on the sketch branch; the edge map shares its encoder."""
+    model = _tiny().eval()
+    sketch, photo, edge = _inputs()
+    with torch.no_grad():
+        f = model.sketch_features(sketch)
+        mask = torch.sigmoid(model.theta_s.conv(M.channel_pool(f["low"])))
+        torch.testing.assert_close(f["mask"], mask)
+        torch.testing.assert_close(f["high"], model.line_encoder.high(f["low"] * mask))
+        out = model(sketch=sketch)
+        torch.testing.assert_close(out["code_sketch"], torch.sigmoid(model.hash_sketch(f["high"])))
+        torch.testing.assert_close(out["logits_sketch"], model.cls_sketch(out["code_sketch"]))
+    assert model.edge_encoder is None  # decision: S and E share the line-drawing encoder
+    assert model.theta_s is not model.theta_ie  # decision: separate theta_S, theta_IE
+    assert model.hash_sketch is not model.hash_photo and model.cls_sketch is not model.cls_photo
+
+
+def test_grey_input_is_replicated():
+    model = _tiny().eval()
+    sketch = _inputs()[0]
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_sketch(sketch), model.encode_sketch(sketch.expand(-1, 3, -1, -1)))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"photo_attention": "separate"},
+        {"photo_attention": "none", "sketch_attention": False},
+        {"sketch_attention": False},
+        {"use_edge": False},
+        {"shared_theta": True},
+        {"fusion": "prod"},
+        {"fusion": "concat"},
+        {"shared_line_encoder": False},
+    ],
+)
+def test_ablation_variants_run(options):
+    model = _tiny(**options).eval()
+    sketch, photo, edge = _inputs()
+    with torch.no_grad():
+        out = model(sketch, photo, None if options.get("use_edge") is False else edge)
+        f = model.photo_features(photo, edge)
+    assert out["code_sketch"].shape == (2, 8) and out["logits_photo"].shape == (2, 5)
+    if options.get("photo_attention") == "separate":
+        assert f["mask_i"] is not f["mask_e"]
+        assert not torch.allclose(f["mask_i"], f["mask_e"])
+    if options.get("fusion") == "concat":
+        assert model.hash_photo.in_features == 2 * model.feat_dim
+    if options.get("shared_theta"):
+        assert model.theta_s is model.theta_ie
+    if options.get("use_edge") is False:
+        assert f["low_e"] is None and f["mask_i"].shape[1] == 1
+    if options.get("shared_line_encoder") is False:
+        assert model.edge_encoder is not None
+
+
+def test_bad_options_fail_clearly():
+    with pytest.raises(ValueError, match="photo_attention"):
+        _tiny(photo_attention="both")
+    with pytest.raises(ValueError, match="fusion"):
+        _tiny(fusion="max")
+    with pytest.raises(ValueError, match="edge map"):
+        _tiny().encode_photo(*_inputs()[1:2])
+
+
+def test_paper_scale_shapes_and_parameter_count():
+    """Spec §2 at 224 px: F_L 512x28x28, F_H 2048, codes K = 64, C logits.
+
+    Runs on the ``meta`` device: shapes propagate exactly without the two ResNet-50 forwards.
+    """
+    with torch.device("meta"):
+        model = create_model("cscan_resnet50", num_classes=125, code_bits=64).eval()
+        x = torch.empty(1, 3, 224, 224)
+    with torch.no_grad():
+        s = model.sketch_features(x[:, :1])
+        p = model.photo_features(x, x[:, :1])
+        out = model(x[:, :1], x, x[:, :1])
+    assert s["low"].shape == (1, 512, 28, 28) and s["mask"].shape == (1, 1, 28, 28)
+    assert p["mask_i"].shape == (1, 1, 28, 28) and p["fused"].shape == (1, 2048)
+    assert out["code_sketch"].shape == out["code_photo"].shape == (1, 64)
+    assert out["logits_photo"].shape == (1, 125)
+    n = sum(p.numel() for p in model.parameters())
+    # two ResNet-50 trunks without fc (2 x 23,508,032) + 2 theta (2 x 99) + psi (2 x 131,136) + phi (2 x 8,125)
+    expected = 2 * 23_508_032 + 2 * 99 + 2 * (2048 * 64 + 64) + 2 * (64 * 125 + 125)
+    print(f"CSCAN (ResNet-50, K=64, C=125) parameters: {n:,} (the paper reports no count)")
+    assert n == expected
+
+
+def test_cpu_variant_shapes():
+    """Spec §9: ResNet-18 encoders, 64 px -> F_L 128x8x8, F_H 512, K = 32."""
+    with torch.device("meta"):
+        model = create_model("cscan_resnet18", num_classes=30)
+        x = torch.empty(2, 3, 64, 64)
+    with torch.no_grad():
+        s = model.sketch_features(x[:, :1])
+        out = model(x[:, :1], x, x[:, :1])
+    assert s["low"].shape == (2, 128, 8, 8) and s["high"].shape == (2, 512)
+    assert out["code_photo"].shape == (2, 32) and out["logits_sketch"].shape == (2, 30)
+    assert model.default_cfg["input_size"] == (3, 64, 64)
+
+
+def test_gradients_finite_everywhere():
+    model = _tiny().train()
+    sketch, photo, edge = _inputs(4)
+    out = model(sketch, photo, edge)
+    labels = torch.tensor([0, 1, 2, 3])
+    loss = L.CSCANLoss()(out["code_sketch"], out["code_photo"], out["code_photo"].flip(0),
+                         out["logits_sketch"], out["logits_photo"], out["logits_photo"].flip(0),
+                         labels, labels, labels.flip(0))["loss"]
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+
+
+# -- losses ---------------------------------------------------------------------------------
+
+
+def _codes(b=6, k=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.rand(b, k, generator=g) for _ in range(3)]
+
+
+def test_triplet_and_intra_match_loops():
+    a, p, n = _codes()
+    tri, intra = 0.0, 0.0
+    for i in range(a.shape[0]):
+        dp = sum((a[i, r] - p[i, r]).item() ** 2 for r in range(a.shape[1]))
+        dn = sum((a[i, r] - n[i, r]).item() ** 2 for r in range(a.shape[1]))
+        tri += max(0.0, dp - dn + 1.0) / a.shape[0]
+        intra += dp / a.shape[0]
+    assert L.origin_triplet_loss(a, p, n).item() == pytest.approx(tri, abs=1e-5)
+    assert L.intra_class_loss(a, p).item() == pytest.approx(intra, abs=1e-5)
+    assert L.cscan_triplet_loss(a, p, n).item() == pytest.approx(tri + intra, abs=1e-5)
+    assert L.cscan_triplet_loss(a, p, n, intra=False).item() == pytest.approx(tri, abs=1e-5)
+
+
+def test_triplet_hand_values():
+    a = torch.tensor([[0.2, 0.9]])
+    p = torch.tensor([[0.1, 0.8]])  # ||a-p||^2 = 0.02
+    n = torch.tensor([[0.6, 0.9]])  # ||a-n||^2 = 0.16
+    assert L.origin_triplet_loss(a, p, n).item() == pytest.approx(0.86, abs=1e-6)
+    assert L.intra_class_loss(a, p).item() == pytest.approx(0.02, abs=1e-6)
+    far = torch.tensor([[1.0, -1.0]])  # ||a-far||^2 = 0.64 + 3.61 > 1.02: hinge inactive
+    assert L.origin_triplet_loss(a, p, far).item() == 0.0
+
+
+def test_classification_loss_matches_hand_cross_entropy():
+    g = torch.Generator().manual_seed(3)
+    ls, lp, ln = (torch.randn(4, 5, generator=g) for _ in range(3))
+    ys, yp, yn = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 3]), torch.tensor([4, 4, 0, 1])
+
+    def ce(logits, y):
+        return sum(-(logits[i, y[i]] - logits[i].exp().sum().log()).item() for i in range(4)) / 4
+
+    want = ce(ls, ys) + 0.5 * (ce(lp, yp) + ce(ln, yn))
+    assert L.classification_loss(ls, ys, lp, yp, ln, yn).item() == pytest.approx(want, abs=1e-5)
+    assert L.classification_loss(ls, ys, lp, yp).item() == pytest.approx(ce(ls, ys) + ce(lp, yp), abs=1e-5)
+
+
+def test_quantization_loss_values_and_gradient():
+    """(C14)-(C15): L1 distance to the 0.5-threshold, gradient sign(x - f_q(x))."""
+    a = torch.tensor([[0.1, 0.5, 0.7, 0.45]], requires_grad=True)  # f_q = 0 1 1 0
+    p = torch.tensor([[0.9, 0.2, 0.3, 0.6]])  # f_q = 1 0 0 1
+    n = torch.tensor([[0.0, 1.0, 0.5, 0.49]])  # f_q = 0 1 1 0
+    torch.testing.assert_close(L.binarize(a), torch.tensor([[0.0, 1.0, 1.0, 0.0]]))
+    la, lp, ln = 0.1 + 0.5 + 0.3 + 0.45, 0.1 + 0.2 + 0.3 + 0.4, 0.0 + 0.0 + 0.5 + 0.49
+    loss = L.quantization_loss(a, p, n)
+    assert loss.item() == pytest.approx(la + 0.5 * (lp + ln), abs=1e-6)
+    loss.backward()
+    torch.testing.assert_close(a.grad, torch.tensor([[1.0, -1.0, -1.0, 1.0]]))
+    assert L.quantization_loss(a, p).item() == pytest.approx(la + lp, abs=1e-6)
+    # bound of spec §3: at most K/2 per code
+    half = torch.full((3, 64), 0.4999)
+    assert L.quantization_loss(half, half, half).item() <= 2 * 32
+
+
+def test_total_loss_combines_terms():
+    a, p, n = _codes(seed=5)
+    g = torch.Generator().manual_seed(6)
+    ls, lp, ln = (torch.randn(6, 3, generator=g) for _ in range(3))
+    ys, yn = torch.tensor([0, 1, 2, 0, 1, 2]), torch.tensor([1, 2, 0, 1, 2, 0])
+    for alpha, beta, intra in [(1.0, 0.1, True), (0.0, 0.0, False), (2.0, 1.0, True)]:
+        out = L.CSCANLoss(alpha=alpha, beta=beta, intra=intra)(a, p, n, ls, lp, ln, ys, ys, yn)
+        want = (L.origin_triplet_loss(a, p, n) + (L.intra_class_loss(a, p) if intra else 0)
+                + alpha * L.classification_loss(ls, ys, lp, ys, ln, yn)
+                + beta * L.quantization_loss(a, p, n))
+        torch.testing.assert_close(out["loss"], want)
+        assert set(out) == {"loss", "triplet", "intra", "cls", "quant"}
+    assert "beta=0.1" in repr(L.CSCANLoss())
+
+
+def test_loss_decreases_code_distance_direction():
+    """A gradient step on L_Triplet moves the anchor towards the positive and away from the negative."""
+    a = torch.tensor([[0.5, 0.5]], requires_grad=True)
+    p, n = torch.tensor([[0.9, 0.9]]), torch.tensor([[0.4, 0.6]])
+    L.cscan_triplet_loss(a, p, n).backward()
+    new = a.detach() - 0.1 * a.grad
+    assert F.pairwise_distance(new, p) < F.pairwise_distance(a.detach(), p)

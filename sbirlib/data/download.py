@@ -46,6 +46,7 @@ __all__ = [
     "DownloadError",
     "locate_root",
     "image_to_tensor",
+    "scan_class_folders",
     "missing_dataset",
     "fetch_command",
     "file_sha256",
@@ -153,6 +154,44 @@ def image_to_tensor(image: Any) -> Any:
     else:
         arr = np.ascontiguousarray(arr.transpose(2, 0, 1))
     return torch.from_numpy(arr)
+
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def scan_class_folders(
+    folder: Path,
+    dataset: str,
+    *,
+    extensions: Sequence[str] = IMAGE_EXTENSIONS,
+    classes: Iterable[str] | None = None,
+    aliases: dict[str, str] | None = None,
+) -> dict[str, list[Path]]:
+    """``{class folder name: sorted image paths}`` of ``folder/<class>/*``.
+
+    ``classes`` (any spelling, see :mod:`sbirlib.data.names`) restricts the result and must all
+    exist; an empty class folder or a folder with no class sub-folders is a clear error.
+    """
+    from sbirlib.data.names import ClassNameResolver
+
+    if not folder.is_dir():
+        raise missing_dataset(dataset, folder.parent, f"a folder {folder.name}/<class>/<image>")
+    subdirs = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not subdirs:
+        raise ValueError(f"{dataset}: {folder} has no class sub-folders; expected {folder}/<class>/<image files>")
+    resolver = ClassNameResolver(subdirs, extra=aliases, where=str(folder))
+    wanted = resolver.resolve_all(classes) if classes is not None else subdirs
+    exts = tuple(e.lower() for e in extensions)
+    out: dict[str, list[Path]] = {}
+    for name in wanted:
+        files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in exts and not p.name.startswith("."))
+        if not files:
+            raise ValueError(
+                f"{dataset}: class folder {folder / name} is empty; expected image files ({', '.join(exts)}). "
+                "Re-extract the archive or remove the folder."
+            )
+        out[name] = files
+    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,144 @@
+"""Named, versioned splits shipped as package data (``../shared/specs/splits.md``).
+
+Each split is a folder ``<dataset>/<task>/<name>@<version>/`` holding text lists
+(``unseen.txt``, ``seen.txt``, ``val.txt`` and optional extras) and a ``manifest.json`` with
+the origin, class-name convention, expected counts, SHA-256 of every list file, whether the
+published gallery has duplicates, and the metric convention. Lists are never edited in place:
+a changed list is a new version. ``data_scripts/make_splits.py`` regenerates the folders.
+
+>>> from sbirlib.data.splits import load_split
+>>> s = load_split("sketchy_ext/zs/sake25")
+>>> len(s.unseen), len(s.seen), len(s.val)
+(25, 100, 10)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Split", "load_split", "list_splits", "class_list", "SPLITS_DIR"]
+
+SPLITS_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Split:
+    """A named split: class lists, optional file lists and the manifest."""
+
+    name: str
+    version: str
+    dataset: str
+    task: str
+    unseen: tuple[str, ...] = ()
+    seen: tuple[str, ...] = ()
+    val: tuple[str, ...] = ()
+    files: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def train(self) -> tuple[str, ...]:
+        """Seen classes minus the validation classes (what a zero-shot model trains on)."""
+        held = set(self.val)
+        return tuple(c for c in self.seen if c not in held)
+
+    def classes_for(self, split: str) -> tuple[str, ...]:
+        """Classes of ``"train"`` / ``"val"`` / ``"test"`` for a zero-shot split."""
+        if split == "train":
+            return self.train
+        if split == "val":
+            return self.val
+        if split == "test":
+            return self.unseen
+        raise ValueError(f"split={split!r}; expected 'train', 'val' or 'test'")
+
+    def __repr__(self) -> str:
+        return (f"Split({self.full_name!r}, dataset={self.dataset!r}, task={self.task!r}, "
+                f"seen={len(self.seen)}, val={len(self.val)}, unseen={len(self.unseen)}, "
+                f"files={sorted(self.files)})")
+
+
+def _read_lines(path: Path) -> tuple[str, ...]:
+    return tuple(ln.rstrip("\n") for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip())
+
+
+def class_list(dataset: str) -> tuple[str, ...]:
+    """All class folder names of ``dataset`` (``"sketchy"``, ``"tuberlin"``, ``"quickdraw_ext"``)."""
+    path = SPLITS_DIR / "_classes" / f"{dataset}.txt"
+    if not path.is_file():
+        known = sorted(p.stem for p in (SPLITS_DIR / "_classes").glob("*.txt"))
+        raise KeyError(f"no class list for {dataset!r}; known: {', '.join(known)}")
+    return _read_lines(path)
+
+
+def list_splits() -> list[str]:
+    """Every shipped split as ``name@version``."""
+    out = []
+    for manifest in sorted(SPLITS_DIR.rglob("manifest.json")):
+        rel = manifest.parent.relative_to(SPLITS_DIR).as_posix()
+        out.append(rel)
+    return out
+
+
+def _resolve(name: str) -> Path:
+    if "@" in name:
+        folder = SPLITS_DIR / name
+        if (folder / "manifest.json").is_file():
+            return folder
+    else:
+        parent = SPLITS_DIR / Path(name).parent
+        stem = Path(name).name
+        if parent.is_dir():
+            versions = sorted(
+                (p for p in parent.glob(f"{stem}@*") if (p / "manifest.json").is_file()),
+                key=lambda p: (not p.name.split("@", 1)[1].isdigit(), _vkey(p.name.split("@", 1)[1])),
+            )
+            if versions:
+                return versions[-1]
+    raise KeyError(f"unknown split {name!r}; shipped splits: {', '.join(list_splits())}")
+
+
+def _vkey(version: str) -> Any:
+    return int(version) if version.isdigit() else version
+
+
+def load_split(name: str, *, verify: bool = True) -> Split:
+    """Load a shipped split by name (``"sketchy_ext/zs/sake25"`` = latest version, or ``"...@1"``).
+
+    With ``verify`` the SHA-256 of every list file and the counts in the manifest are checked;
+    a mismatch raises (the package data was edited or damaged).
+    """
+    folder = _resolve(name)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    lists: dict[str, tuple[str, ...]] = {}
+    for fname, sha in manifest.get("sha256", {}).items():
+        path = folder / fname
+        if not path.is_file():
+            raise FileNotFoundError(f"split {folder.name}: list file {path} named in its manifest is missing")
+        if verify and hashlib.sha256(path.read_bytes()).hexdigest() != sha:
+            raise ValueError(f"split {folder.name}: {fname} does not match the SHA-256 in its manifest")
+        lists[fname.removesuffix(".txt")] = _read_lines(path)
+    if verify:
+        for key, expected in manifest.get("counts", {}).items():
+            if key in lists and len(lists[key]) != expected:
+                raise ValueError(f"split {folder.name}: {key}.txt has {len(lists[key])} lines, manifest says {expected}")
+    rel = folder.relative_to(SPLITS_DIR).as_posix()
+    base, version = rel.split("@", 1)
+    return Split(
+        name=base,
+        version=version,
+        dataset=manifest.get("dataset", base.split("/")[0]),
+        task=manifest.get("task", base.split("/")[1] if "/" in base else ""),
+        unseen=lists.pop("unseen", ()),
+        seen=lists.pop("seen", ()),
+        val=lists.pop("val", ()),
+        files=lists,
+        manifest=manifest,
+    )

@@ -232,3 +232,62 @@ def test_invalid_settings_are_refused():
         dl.DLINet(arch="resnet18", matching="position", keep_ratio=0.5)
     with pytest.raises(ValueError, match="aggregation"):
         dl.DLINet(arch="resnet18", aggregation="3norm")
+
+
+# ---------------------------------------------------------------- recipe
+
+
+def test_in_batch_triplet_loss_is_eq_l7():
+    from sbirlib.losses import triplet
+
+    dist = torch.tensor([[0.5, 0.55, 2.0], [0.3, 0.2, 0.25], [1.0, 1.0, 1.0]])
+    m = 0.1
+    # anchor 0: hinges 0.05 (j=1), 0 (j=2) -> 0.05/1; anchor 1: 0 and 0.05 -> 0.05/1
+    # anchor 2: 0.1 and 0.1 -> 0.2/2 = 0.1; mean = 0.2/3
+    got = triplet.in_batch_triplet_loss(dist=dist, margin=m, normalize="active")
+    assert got.item() == pytest.approx(0.2 / 3, abs=1e-6)
+    easy = torch.tensor([[0.0, 5.0], [5.0, 0.0]])
+    assert triplet.in_batch_triplet_loss(dist=easy, margin=m).item() == 0.0
+
+
+def test_full_profiles_resolve_and_one_step_runs():
+    from sbirlib.profiles import resolve_profile
+    from sbirlib.recipes import dlinet as recipe
+
+    names = ["full"] + [f"full-{s}" for s in recipe.PAPER_SETTINGS if s != "shoe-v1"]
+    for name in names:
+        cfg = resolve_profile(recipe.PROFILES, name)
+        assert cfg.arch == "resnet50" and cfg.image_size == 256 and cfg.batch_size == 32
+        assert cfg.keep_ratio == 0.5 and cfg.aggregation == "2norm" and cfg.seed == 1000
+    assert resolve_profile(recipe.PROFILES, "full-chair-v2").margin == 0.5
+    sk = resolve_profile(recipe.PROFILES, "full-sketchy")
+    assert (sk.lr, sk.epochs, sk.trip_weight, sk.cls_weight) == (1e-5, 300, 48.0, 1.0)
+    with pytest.raises(ValueError, match="full-chair-v1"):
+        recipe._check_profile(resolve_profile(recipe.PROFILES, "full", category="chairs"))
+    # one step of the paper's Sketchy model (R50 x2 + heads) on a tiny batch; no ImageNet
+    # weights offline, so random init
+    cfg = resolve_profile(recipe.PROFILES, "full-sketchy", pretrained=False)
+    torch.manual_seed(0)
+    model = recipe.build_model(cfg)
+    assert model.keep_ratio == 0.5 and model.num_classes == 125
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    batch = {"sketch": torch.rand(3, 3, 64, 64), "photo": torch.rand(3, 3, 64, 64),
+             "label": torch.tensor([0, 5, 9])}
+    logs = recipe.make_step_fn(cfg)(model, batch, torch.device("cpu"))
+    assert torch.isfinite(logs["loss"]) and "loss_cls" in logs
+    logs["loss"].backward()
+    opt.step()
+
+
+def test_transforms_follow_the_official_normalisation():
+    from PIL import Image
+
+    from sbirlib.profiles import resolve_profile
+    from sbirlib.recipes import dlinet as recipe
+
+    cfg = resolve_profile(recipe.PROFILES, "full")
+    img = Image.new("L", (300, 200), color=255)
+    x = recipe.build_transforms(cfg, train=True)(img)
+    assert x.shape == (3, 256, 256) and torch.allclose(x, torch.ones_like(x))  # 2*1-1
+    x = recipe.build_transforms(cfg, train=False)(Image.new("L", (100, 100), color=0))
+    assert x.shape == (3, 256, 256) and torch.allclose(x, -torch.ones_like(x))

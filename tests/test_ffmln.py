@@ -14,7 +14,7 @@ def _naive_residual(block, x):
     # torchvision's own forward, R read off by a hook (cloned: the block adds identity in place)
     seen = {}
     bn = block.bn3 if hasattr(block, "bn3") else block.bn2
-    handle = bn.register_forward_hook(lambda m, i, o: seen.setdefault("r", o.clone()))
+    handle = bn.register_forward_hook(lambda m, i, o: seen.update(r=o.clone()))
     out = block(x)
     handle.remove()
     return out, seen["r"]

@@ -7,7 +7,7 @@ edge maps go through exactly the same code.
 
 Algorithm (Canny, 1986, with thresholds relative to the image's own gradient range):
 
-1. convert to luminance ``Y = 0.299 R + 0.587 G + 0.114 B`` in ``[0, 1]``;
+1. convert to luminance ``Y = 0.299 R + 0.587 G + 0.114 B`` in ``[0, 1]``, rounded to 1/4080;
 2. Gaussian smoothing with standard deviation ``sigma`` pixels (reflect padding);
 3. Sobel gradients, magnitude ``M`` and direction quantised to 0°, 45°, 90°, 135°;
 4. non-maximum suppression along the gradient direction (thin, one-pixel ridges);
@@ -71,7 +71,8 @@ def edge_map(image, sigma: float = 1.0, low: float = 0.1, high: float = 0.25,
     """
     if not 0 <= low <= high <= 1:
         raise ValueError(f"edge_map: need 0 <= low <= high <= 1, got low={low}, high={high}")
-    gray = _to_gray(image)
+    # quantise to 1/4080 (uint8 x 16): a uint8 image and its float version then agree exactly
+    gray = np.round(_to_gray(image) * 4080.0) / 4080.0
     if sigma > 0:
         gray = ndimage.gaussian_filter(gray, sigma, mode="reflect")
     gx = ndimage.sobel(gray, axis=1, mode="reflect")

@@ -164,7 +164,7 @@ def build() -> dict[str, tuple[dict, dict[str, list[str]]]]:
         "name": "tuberlin/cat/low10@1", "dataset": "tuberlin", "task": "category",
         "origin": "sbirlib (same rule as the 40-class tuberlin_subset: its tu-test holds the 10 lowest ids per class)",
         "protocol": "per class: the 10 lowest sketch ids -> test; of the other 70, round(0.1*70)=7 -> val "
-                    "(default_rng(0) per class in sorted order), the rest train",
+                    "(default_rng(0 + c) for the class at sorted position c), the rest train",
         "metrics": ["acc@1 (recognition)", "map@all (sketch->sketch)"],
     }, {})
     for cat, ntr, nte in (("shoes", 304, 115), ("chairs", 200, 97), ("handbags", 400, 168)):

@@ -220,3 +220,125 @@ def test_qmul_v1_real_triplet_annotations(qmul_v1_root):
     assert all(len(row) == 45 for row in annot[0])
     ids = {i for row in annot[0] for pair in row for i in pair}
     assert min(ids) >= 1 and max(ids) <= 419
+
+
+# --------------------------------------------------------------------------------------
+# TU-Berlin / TU-Berlin-Ext
+# --------------------------------------------------------------------------------------
+from sbirlib.data.splits import class_list  # noqa: E402
+from sbirlib.data.tuberlin import TUBerlin, TUBerlinExt  # noqa: E402
+
+
+def _png(path: Path, size: int = 8, value: int = 255, mode: str = "L") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, (size, size), color=value if mode == "L" else (value, value, value)).save(path)
+
+
+def make_tuberlin_full(root: Path, classes=("ant", "bear (animal)", "wine-bottle"), per_class: int = 20) -> Path:
+    """png/<class>/<id>.png with global ids contiguous per class (as in the official archive)."""
+    for c, name in enumerate(classes):
+        for k in range(per_class):
+            _png(root / "png" / name / f"{c * per_class + k + 1}.png")
+    return root
+
+
+def test_tuberlin_full_layout_low10_rule(tmp_path):
+    make_tuberlin_full(tmp_path, per_class=20)
+    test = TUBerlin(tmp_path, "test")
+    train, val = TUBerlin(tmp_path, "train"), TUBerlin(tmp_path, "val")
+    assert test.classes == ["ant", "bear (animal)", "wine-bottle"]
+    assert (len(train), len(val), len(test)) == (3 * 9, 3 * 1, 3 * 10)
+    # test = the 10 lowest ids of each class; nothing is shared between the splits
+    ant_test = sorted(int(Path(p).stem) for p, lab in zip(test.samples, test.labels) if lab == 0)
+    assert ant_test == list(range(1, 11))
+    assert not {str(p) for p in train.samples} & {str(p) for p in val.samples + test.samples}
+    item = test[0]
+    assert item["image"].shape == (1, 8, 8) and item["domain"] == 0 and item["instance"] == -1
+    assert TUBerlin(tmp_path, "test", image_size=4)[0]["image"].shape == (1, 4, 4)
+    assert "Layout: png" in repr(test)
+
+
+def test_tuberlin_subset_layout_and_odd_size(tmp_path):
+    for split, ids in (("tu-train", range(11, 18)), ("tu-test", range(1, 3))):
+        for name in ("cloud", "wine-bottle"):
+            for i in ids:
+                _png(tmp_path / "tuberlin_subset" / split / name / f"{i}.png", size=150)
+    _png(tmp_path / "tuberlin_subset" / "tu-train" / "cloud" / "4387.png", size=300)  # odd size
+    ds = TUBerlin(tmp_path, "train", classes=["wine_bottle", "cloud"])  # any spelling
+    assert ds.layout == "subset" and ds.classes == ["cloud", "wine-bottle"]
+    assert all(ds[i]["image"].shape == (1, 150, 150) for i in range(len(ds)))
+    assert len(TUBerlin(tmp_path, "test")) == 4
+    assert len(ds) + len(TUBerlin(tmp_path, "val")) == 15
+
+
+def test_tuberlin_bad_input(tmp_path, monkeypatch):
+    with pytest.raises(DataNotFoundError, match=r"tuberlin.*fetch_tuberlin\.py"):
+        TUBerlin(tmp_path, "train")
+    make_tuberlin_full(tmp_path, per_class=12)
+    with pytest.raises(KeyError, match="wine_glass"):
+        TUBerlin(tmp_path, "train", classes=["wine_glass"])
+    with pytest.raises(ValueError, match="tuberlin-ext"):
+        TUBerlin(tmp_path, "test", modality="photo")
+    (tmp_path / "png" / "empty class").mkdir()
+    with pytest.raises(ValueError, match="empty class.*is empty"):
+        TUBerlin(tmp_path, "test")
+    (tmp_path / "png" / "empty class").rmdir()
+    with pytest.raises(FileNotFoundError, match="query_test.txt"):
+        TUBerlin(tmp_path, "test", split_file=tmp_path / "nowhere")
+    # a corrupt image names the file when read
+    bad = tmp_path / "png" / "ant" / "1.png"
+    bad.write_bytes(bad.read_bytes()[:20])
+    with pytest.raises(OSError, match=r"1\.png"):
+        TUBerlin(tmp_path, "test")[0]
+
+
+def test_tuberlin_query_list(tmp_path):
+    make_tuberlin_full(tmp_path, per_class=12)
+    (tmp_path / "split").mkdir()
+    (tmp_path / "split" / "query_test.txt").write_text("ant/5.png\nbear_(animal)/20.png\n")
+    test = TUBerlin(tmp_path, "test", split_file=tmp_path / "split")
+    assert sorted(Path(p).name for p in test.samples) == ["20.png", "5.png"]
+    assert len(TUBerlin(tmp_path, "train", split_file=tmp_path / "split", val_fraction=0)) == 34
+
+
+def test_tuberlin_ext_zero_shot_split_and_photo_folders(tmp_path):
+    classes = class_list("tuberlin")
+    for c, name in enumerate(classes):
+        _png(tmp_path / "png" / name / f"{c * 80 + 1}.png")
+    raw = {"trombone": "tromobone", "mouse (animal)": "mouse", "bottle opener": "bottleopener"}
+    for name in classes:
+        folder = raw.get(name, name.replace(" ", "").replace("-", "").replace("(", "").replace(")", ""))
+        _png(tmp_path / "ImageResized" / folder / "n0001.JPEG", mode="RGB")
+    name = "tuberlin_ext/zs/sake30"
+    test_sk = TUBerlinExt(tmp_path, "test", "sketch", split_name=name)
+    test_ph = TUBerlinExt(tmp_path, "test", "photo", split_name=name)
+    train_sk = TUBerlinExt(tmp_path, "train", "sketch", split_name=name)
+    val_sk = TUBerlinExt(tmp_path, "val", "sketch", split_name=name)
+    assert len(test_sk.classes) == 30 and test_sk.classes == test_ph.classes
+    assert "trombone" in test_ph.classes and "bottle opener" in test_ph.classes
+    assert (len(train_sk.classes), len(val_sk.classes)) == (198, 22)
+    assert not set(train_sk.classes) & (set(val_sk.classes) | set(test_sk.classes))
+    assert test_ph[0]["image"].shape == (3, 8, 8) and test_ph[0]["domain"] == 1
+    # category-level (no split name): mouse (animal) photos come from the raw 'mouse' folder
+    ph = TUBerlinExt(tmp_path, "test", "photo")
+    assert len(ph.classes) == 250 and "mouse (animal)" in ph.classes
+
+
+def test_tuberlin_ext_missing_photos(tmp_path):
+    make_tuberlin_full(tmp_path)
+    with pytest.raises(DataNotFoundError, match=r"tuberlin-ext.*ImageResized"):
+        TUBerlinExt(tmp_path, "test", "photo")
+
+
+@pytest.mark.realdata
+def test_tuberlin_subset_real(tuberlin_root):
+    sizes = {s: TUBerlin(tuberlin_root, s) for s in ("train", "val", "test")}
+    assert {s: len(d) for s, d in sizes.items()} == {"train": 2520, "val": 280, "test": 400}
+    assert len(sizes["test"].classes) == 40 and "wine-bottle" in sizes["test"].classes
+    cloud = TUBerlin(tuberlin_root, "train", classes=["cloud"], val_fraction=0)
+    shapes = {tuple(cloud[i]["image"].shape) for i in range(len(cloud))}
+    assert shapes == {(1, 150, 150)}  # the one 1111x1111 file is resized
+    # tu-test holds the 10 lowest ids of each class
+    ant = sorted(int(Path(p).stem) for p, lab in zip(sizes["test"].samples, sizes["test"].labels)
+                 if sizes["test"].classes[lab] == "ant")
+    assert ant == list(range(241, 251))

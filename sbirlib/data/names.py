@@ -105,17 +105,21 @@ class ClassNameResolver:
 
     def resolve_all(self, names: Iterable[str]) -> list[str]:
         """Resolve every name, reporting *all* unknown ones at once."""
-        out, bad = [], []
+        out, bad, hints = [], [], []
         for n in names:
             try:
                 out.append(self.resolve(n))
             except KeyError:
                 bad.append(n)
+                near = difflib.get_close_matches(name_key(n), list(self._by_key), n=1, cutoff=0.6)
+                if near and len(hints) < 3:
+                    hints.append(f"{n!r} -> {self._by_key[near[0]]!r}?")
         if bad:
             place = f" under {self.where}" if self.where else ""
+            near = f" Nearest names: {'; '.join(hints)}." if hints else ""
             raise KeyError(
                 f"{len(bad)} listed class(es) have no folder{place}: {', '.join(map(repr, bad[:10]))}"
-                f"{' ...' if len(bad) > 10 else ''}. Check the dataset layout (see data_scripts/README.md)."
+                f"{' ...' if len(bad) > 10 else ''}.{near} Check the dataset layout (see data_scripts/README.md)."
             )
         return out
 

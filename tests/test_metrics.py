@@ -56,7 +56,20 @@ def naive_ap_voc(rel_ranked, r_norm):
     return total / r_norm if r_norm else math.nan
 
 
-def naive_mapk(rel_ranked, k, n_rel, norm):
+def naive_credit(rel_ranked, d_ranked, k, tie_aware):
+    """Precision credited to each of the first k ranked items (tie-aware: at the end of its
+    block of equal distances, the block cut at k)."""
+    out = []
+    for i in range(k):
+        end = i
+        if tie_aware:
+            while end + 1 < k and d_ranked[end + 1] == d_ranked[i]:
+                end += 1
+        out.append(sum(rel_ranked[: end + 1]) / (end + 1))
+    return out
+
+
+def naive_mapk(rel_ranked, k, n_rel, norm, credit=None):
     top = rel_ranked[:k]
     r_k = sum(top)
     if n_rel == 0:
@@ -67,7 +80,7 @@ def naive_mapk(rel_ranked, k, n_rel, norm):
     for i, r in enumerate(top, start=1):
         if r:
             hits += 1
-            s += hits / i
+            s += credit[i - 1] if credit is not None else hits / i
     if norm == "retrieved":
         return s / r_k if r_k else 0.0
     if norm == "k":
@@ -87,12 +100,20 @@ def naive_pk(rel_ranked, k, n_rel, denom):
     return sum(rel_ranked[:m]) / m
 
 
-def random_problem(seed, nq=12, ng=40, dim=3, levels=3, classes=4):
-    """Integer-valued embeddings: many exactly tied distances."""
+def random_problem(seed, nq=12, ng=40, dim=3, levels=3, classes=4, kind="ties"):
+    """``ties``: integer embeddings, many exactly tied distances; ``dups``: continuous
+    embeddings with every gallery item listed twice (ties among equal items only);
+    ``continuous``: no ties."""
     rng = np.random.default_rng(seed)
-    q = rng.integers(0, levels, (nq, dim)).astype(np.float64)
-    g = rng.integers(0, levels, (ng, dim)).astype(np.float64)
-    return q, rng.integers(0, classes, nq), g, rng.integers(0, classes, ng)
+    ql, gl = rng.integers(0, classes, nq), rng.integers(0, classes, ng)
+    if kind == "ties":
+        q = rng.integers(0, levels, (nq, dim)).astype(np.float64)
+        g = rng.integers(0, levels, (ng, dim)).astype(np.float64)
+    else:
+        q, g = rng.normal(size=(nq, dim)), rng.normal(size=(ng, dim))
+    if kind == "dups":
+        g, gl = np.r_[g, g[: ng // 2]], np.r_[gl, gl[: ng // 2]]
+    return q, ql, g, gl
 
 
 # ---------------------------------------------------------------- worked examples (evaluation.md §6)
@@ -180,12 +201,14 @@ def test_pack_unpack_roundtrip_matches_numpy():
 # ---------------------------------------------------------------- independent references on random data
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_standard_ap_equals_sklearn_with_ties(seed):
-    q, ql, g, gl = random_problem(seed)
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("kind", ["ties", "dups", "continuous"])
+def test_standard_ap_equals_sklearn_with_ties(seed, kind):
+    q, ql, g, gl = random_problem(seed, kind=kind)
     res = retrieval_metrics(q, ql, g, gl, metrics=["map@all"], distance="sqeuclidean")
     d = ((q[:, None] - g[None]) ** 2).sum(-1)
-    assert (d[:, None, :] == d[:, :, None]).sum() > d.size  # the data really has ties
+    has_ties = (d[:, None, :] == d[:, :, None]).sum() > d.size
+    assert has_ties == (kind != "continuous")
     for i in range(len(q)):
         rel = gl == ql[i]
         if rel.any():
@@ -194,38 +217,49 @@ def test_standard_ap_equals_sklearn_with_ties(seed):
             assert math.isnan(res.per_query["map@all"][i])
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_all_variants_equal_naive_loops(seed):
-    q, ql, g, gl = random_problem(seed + 10, nq=10, ng=30)
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("kind", ["ties", "dups", "continuous"])
+def test_all_variants_equal_naive_loops(seed, kind):
+    q, ql, g, gl = random_problem(seed + 10, nq=10, ng=30, kind=kind)
     d = np.sqrt(((q[:, None] - g[None]) ** 2).sum(-1))
     names = ["map@all", "map@5", "map@12", "map@100", "p@5", "p@12", "p@100"]
-    for ap in ("sorted", "voc"):
-        for norm in ("voc_capped", "retrieved", "k", "min_k_total"):
-            for denom in ("k", "min_k_rel_prefix", "min_k_rel"):
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    res = retrieval_metrics(q, ql, g, gl, metrics=names, ap=ap, norm=norm, denom=denom)
-                for i in range(len(q)):
-                    rel = [int(gl[j] == ql[i]) for j in naive_order(list(d[i]))]
-                    n_rel = sum(rel)
-                    ref = {"map@all": naive_ap_voc(rel, n_rel) if ap == "voc" else naive_ap_sorted(rel)}
-                    for k in (5, 12, 100):
-                        kk = min(k, len(rel))
-                        if norm == "voc_capped":
-                            ref[f"map@{k}"] = naive_mapk(rel, kk, n_rel, "voc_capped")
-                        else:
-                            ref[f"map@{k}"] = naive_mapk(rel, kk, n_rel, norm)
-                        ref[f"p@{k}"] = naive_pk(rel, kk, n_rel, denom)
-                    for name in names:
-                        got = res.per_query[name][i]
-                        if math.isnan(ref[name]):
-                            assert math.isnan(got), (ap, norm, denom, name)
-                        else:
-                            assert got == pytest.approx(ref[name], abs=1e-12), (ap, norm, denom, name)
+    for ap in ("standard", "sorted", "voc"):
+        for norm, denom in zip(("voc_capped", "retrieved", "k", "min_k_total"),
+                               ("k", "min_k_rel_prefix", "min_k_rel", "k")):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                res = retrieval_metrics(q, ql, g, gl, metrics=names, ap=ap, norm=norm, denom=denom)
+            for i in range(len(q)):
+                order = naive_order(list(d[i]))
+                rel = [int(gl[j] == ql[i]) for j in order]
+                n_rel = sum(rel)
+                if ap == "voc":
+                    ref = {"map@all": naive_ap_voc(rel, n_rel)}
+                elif ap == "sorted":
+                    ref = {"map@all": naive_ap_sorted(rel)}
+                else:
+                    ref = {"map@all": naive_mapk(rel, len(rel), n_rel, "min_k_total",
+                                                 naive_credit(rel, d[i][order], len(rel), True))}
+                for k in (5, 12, 100):
+                    kk = min(k, len(rel))
+                    credit = naive_credit(rel, d[i][order], kk, ap == "standard")
+                    ref[f"map@{k}"] = naive_mapk(rel, kk, n_rel, norm, credit)
+                    ref[f"p@{k}"] = naive_pk(rel, kk, n_rel, denom)
+                for name in names:
+                    got = res.per_query[name][i]
+                    if math.isnan(ref[name]):
+                        assert math.isnan(got), (ap, norm, denom, name)
+                    else:
+                        assert got == pytest.approx(ref[name], abs=1e-12), (ap, norm, denom, name)
+            if kind == "continuous":
+                assert res.info["chunks_tie_fallback"] == 0
+            elif kind == "ties":
+                assert res.info["chunks_tie_fallback"] > 0
 
 
-def test_retrieved_norm_equals_sklearn_on_the_top_k_with_ties():
-    q, ql, g, gl = random_problem(3, nq=15, ng=40)
+@pytest.mark.parametrize("kind", ["ties", "dups"])
+def test_retrieved_norm_equals_sklearn_on_the_top_k_with_ties(kind):
+    q, ql, g, gl = random_problem(3, nq=15, ng=40, kind=kind)
     d = ((q[:, None] - g[None]) ** 2).sum(-1)
     res = retrieval_metrics(q, ql, g, gl, metrics=["map@10"], distance="sqeuclidean", norm="retrieved")
     for i in range(len(q)):

@@ -213,6 +213,26 @@ class _DistanceSource:
         if self.gallery_size == 0:
             raise ValueError("the gallery is empty")
 
+    def permute_gallery(self, perm: Tensor) -> None:
+        """Reorder the gallery columns once (``rows_at`` then returns permuted columns)."""
+        if self.gallery is None:
+            self._col_perm = perm
+        else:
+            self.gallery = self.gallery[perm]
+            self._col_perm = None
+
+    def rows_at(self, idx: Tensor) -> Tensor:
+        """Distance rows of the queries ``idx`` (gallery columns in permuted order)."""
+        if self.gallery is None:
+            d = self.query[idx.to(self.query.device)][:, self._col_perm]
+        else:
+            d = pairwise_distances(self.query[idx.to(self.query.device)], self.gallery, self.distance)
+        if torch.isnan(d).any():
+            raise ValueError(
+                f"{int(torch.isnan(d).sum())} distances are NaN; check the embeddings for NaN/inf values"
+            )
+        return d
+
     def rows(self, start: int, stop: int) -> Tensor:
         if self.gallery is None:
             d = self.query[start:stop]
@@ -330,6 +350,109 @@ def _chunk_metrics(d: Tensor, rel_fn, specs: list[tuple[str, str, int | None]], 
     return out
 
 
+class _SortPool:
+    """Sorts distance rows by value: NumPy's vectorised sort in threads on CPU, torch on GPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cpu = device.type == "cpu"
+        self.workers = max(1, torch.get_num_threads()) if self.cpu else 1
+        self.pool = None
+        if self.cpu and self.workers > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(self.workers)
+
+    def sort(self, d: Tensor) -> Tensor:
+        if not self.cpu:
+            return torch.sort(d, dim=1).values
+        a = d.numpy()
+        if self.pool is None or a.shape[0] < 2 * self.workers:
+            return torch.from_numpy(np.sort(a, axis=1))
+        parts = np.array_split(a, self.workers)
+        return torch.from_numpy(np.concatenate(list(self.pool.map(lambda p: np.sort(p, axis=1), parts))))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def _chunk_metrics_fast(d: Tensor, lo: int, hi: int, specs: list[tuple[str, str, int | None]],
+                        ap: str, norm: str, denom: str, pool: _SortPool) -> dict[str, Tensor] | None:
+    """Per-query metrics for a chunk of queries of one class, without an argsort.
+
+    Columns ``lo:hi`` of ``d`` are the relevant items. Only the *values* of each row are
+    sorted; each relevant item's rank then comes from ``searchsorted``. Ties among relevant
+    items only (e.g. duplicated photos) are handled exactly. Returns None when a relevant
+    item ties with an irrelevant one and the metric depends on the order inside the block
+    (the caller then uses the stable-sort path); tie-aware mAP@all never needs that.
+    """
+    c, n = d.shape
+    r = hi - lo
+    dev = d.device
+    out: dict[str, Tensor] = {}
+    if r == 0:
+        for name, kind, k in specs:
+            fill = 0.0 if (kind == "p" and denom == "k") else float("nan")
+            out[name] = torch.full((c,), fill, dtype=torch.float64, device=dev)
+        return out
+    all_sorted = pool.sort(d)
+    rel_sorted = torch.sort(d[:, lo:hi], dim=1).values
+    n_lt = torch.searchsorted(all_sorted, rel_sorted)
+    n_le = torch.searchsorted(all_sorted, rel_sorted, right=True)
+    tp_lt = torch.searchsorted(rel_sorted, rel_sorted)
+    tp_le = torch.searchsorted(rel_sorted, rel_sorted, right=True)
+    # a relevant item tied with an irrelevant one: the order inside the block matters
+    mixed = bool(((n_le - n_lt) != (tp_le - tp_lt)).any())
+    only_standard_all = ap == "standard" and all(kind == "map" and k is None for _, kind, k in specs)
+    if mixed and not only_standard_all:
+        return None
+    n_le, tp_le = n_le.to(torch.float64), tp_le.to(torch.float64)
+    hits = torch.arange(1, r + 1, device=dev, dtype=torch.float64)
+    # blocks are now all-relevant (or single items): the k-th hit sits at n_lt + (k - tp_lt)
+    pos = n_lt.to(torch.float64) + hits - tp_lt.to(torch.float64)
+    prec = hits / pos
+
+    def credited(cut: int) -> Tensor:
+        if ap != "standard":
+            return prec
+        end = n_le.clamp(max=float(cut))
+        return (tp_le - (n_le - end)) / end
+
+    env = None
+    for name, kind, k in specs:
+        if kind == "map" and k is None:
+            if ap == "voc":
+                env = torch.flip(torch.cummax(torch.flip(prec, [1]), dim=1).values, [1]) if env is None else env
+                out[name] = env.mean(1)
+            else:
+                out[name] = (tp_le / n_le).mean(1) if ap == "standard" else prec.mean(1)
+            continue
+        cut = min(k, n)
+        in_k = pos <= cut
+        r_k = in_k.sum(1).to(torch.float64)
+        m = float(min(cut, r))
+        if kind == "map":
+            if norm == "voc_capped":
+                p_in = torch.where(in_k, prec, torch.zeros_like(prec))
+                env_k = torch.flip(torch.cummax(torch.flip(p_in, [1]), dim=1).values, [1])
+                out[name] = (env_k * in_k).sum(1) / m
+            else:
+                s = torch.where(in_k, credited(cut), torch.zeros_like(prec)).sum(1)
+                if norm == "retrieved":
+                    out[name] = torch.where(r_k > 0, s / r_k.clamp(min=1), torch.zeros_like(s))
+                elif norm == "k":
+                    out[name] = s / cut
+                else:
+                    out[name] = s / m
+        elif denom == "k":
+            out[name] = r_k / cut
+        elif denom == "min_k_rel":
+            out[name] = r_k / m
+        else:
+            out[name] = (pos <= m).sum(1).to(torch.float64) / m
+    return out
+
+
 def _aggregate(per_query: dict[str, np.ndarray], labels: np.ndarray | None, average: str) -> dict[str, float]:
     values: dict[str, float] = {}
     for name, v in per_query.items():
@@ -422,22 +545,49 @@ def retrieval_metrics(
     glab = _as_labels(gallery_labels, "gallery_labels", src.gallery_size, dev)
     step = _chunk_size(chunk_size, src.num_queries, src.gallery_size, max_memory_mb)
 
-    parts: dict[str, list[Tensor]] = {name: [] for name, _, _ in specs}
-    starts = range(0, src.num_queries, step)
+    # Queries are processed class by class against a gallery permuted so that each class is
+    # one contiguous block of columns; the relevant items of a chunk are then a slice.
+    gperm = torch.sort(glab, stable=True).indices
+    ginv = torch.empty_like(gperm)
+    ginv[gperm] = torch.arange(src.gallery_size, device=dev)
+    gclasses, gcounts = torch.unique_consecutive(glab[gperm], return_counts=True)
+    gstart = torch.cumsum(gcounts, 0) - gcounts
+    block = {int(c): (int(a), int(a + n)) for c, a, n in zip(gclasses.tolist(), gstart.tolist(), gcounts.tolist())}
+    qperm = torch.sort(qlab, stable=True).indices
+    qsorted = qlab[qperm]
+    qclasses, qcounts = torch.unique_consecutive(qsorted, return_counts=True)
+    jobs = []
+    offset = 0
+    for c, n in zip(qclasses.tolist(), qcounts.tolist()):
+        for a in range(offset, offset + n, step):
+            jobs.append((int(c), qperm[a:min(a + step, offset + n)]))
+        offset += n
+    src.permute_gallery(gperm)
+
+    per_query_t = {name: torch.full((src.num_queries,), float("nan"), dtype=torch.float64) for name, _, _ in specs}
+    counts = {"fast": 0, "tie_fallback": 0}
     if progress:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, desc="evaluating", unit="chunk")
-    for start in starts:
-        stop = min(start + step, src.num_queries)
-        d = src.rows(start, stop)
-        ql = qlab[start:stop, None]
-        vals = _chunk_metrics(d, lambda order: glab[order] == ql, specs, ap, norm, denom)
-        for name, v in vals.items():
-            parts[name].append(v.cpu())
-        del d, vals
-
-    per_query = {name: torch.cat(v).numpy() if v else np.zeros(0) for name, v in parts.items()}
+        jobs = tqdm(jobs, desc="evaluating", unit="chunk")
+    pool = _SortPool(dev)
+    try:
+        for c, qidx in jobs:
+            d = src.rows_at(qidx)
+            lo, hi = block.get(c, (0, 0))
+            vals = _chunk_metrics_fast(d, lo, hi, specs, ap, norm, denom, pool)
+            if vals is None:  # ties that the fast formulas cannot see through
+                counts["tie_fallback"] += 1
+                d_orig = d[:, ginv]
+                vals = _chunk_metrics(d_orig, lambda order: glab[order] == c, specs, ap, norm, denom)
+            else:
+                counts["fast"] += 1
+            for name, v in vals.items():
+                per_query_t[name][qidx.cpu()] = v.cpu().to(torch.float64)
+            del d, vals
+    finally:
+        pool.close()
+    per_query = {name: v.numpy() for name, v in per_query_t.items()}
     qlab_np = qlab.cpu().numpy()
     has_rel = np.isin(qlab_np, glab.cpu().numpy())
     missing = int((~has_rel).sum())
@@ -453,6 +603,7 @@ def retrieval_metrics(
         "ties": "tie-aware (block end)" if ap == "standard" else "stable sort by gallery index",
         "num_queries": src.num_queries, "gallery_size": src.gallery_size,
         "queries_without_relevant": missing, "chunk_size": step,
+        "chunks_fast": counts["fast"], "chunks_tie_fallback": counts["tie_fallback"],
         "chunk_memory_mb_estimate": round(step * src.gallery_size * _BYTES_PER_PAIR / 2**20, 1),
     }
     return MetricResult(values, info, per_query)

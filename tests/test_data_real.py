@@ -342,3 +342,76 @@ def test_tuberlin_subset_real(tuberlin_root):
     ant = sorted(int(Path(p).stem) for p, lab in zip(sizes["test"].samples, sizes["test"].labels)
                  if sizes["test"].classes[lab] == "ant")
     assert ant == list(range(241, 251))
+
+
+# --------------------------------------------------------------------------------------
+# QMUL V2 (vector pickles + photo folders)
+# --------------------------------------------------------------------------------------
+from sbirlib.data.qmul import QMULV2, v2_photo_id  # noqa: E402
+
+
+def make_qmul_v2(root: Path, photos: bool = True) -> Path:
+    import pickle
+
+    stroke = np.array([[40, 40, 0], [200, 200, 1]], dtype=np.float64)
+    data = {}
+    train_ids = [f"CH_{i:02d}-x_v1" for i in range(10)]
+    test_ids = ["T-1_a", "T-2_b", "T-3_c"]
+    for pid in train_ids:
+        for k in (1, 2, 12):
+            data[f"/train/{pid}_{k}"] = stroke
+    for pid in test_ids:
+        for k in (1, 2):
+            data[f"/test/{pid}_{k}"] = stroke
+    folder = root / "ChairV2"
+    folder.mkdir(parents=True)
+    (folder / "ChairV2_Coordinate").write_bytes(pickle.dumps(data, protocol=3))
+    if photos:
+        for pid in train_ids + test_ids:
+            _png(folder / "photo" / f"{pid}.png", size=32, mode="RGB")
+    return root
+
+
+def test_qmul_v2_photo_id_rule():
+    assert v2_photo_id("/test/CHABRA003GRY-UK_v1_PearlGrey_2") == "CHABRA003GRY-UK_v1_PearlGrey"
+    assert v2_photo_id("/train/finbo_11") == "finbo"
+    with pytest.raises(ValueError):
+        v2_photo_id("/train/nounderscore")
+
+
+def test_qmul_v2_splits_pairing_and_raster(tmp_path):
+    make_qmul_v2(tmp_path)
+    tr, va, te = (QMULV2(tmp_path, s, category="chairs", image_size=64) for s in ("train", "val", "test"))
+    assert (len(tr.photo_ids), len(va.photo_ids), len(te.photo_ids)) == (9, 1, 3)
+    assert (len(tr), len(va), len(te)) == (27, 3, 6)
+    assert not set(tr.instances) & set(va.instances)
+    ph = QMULV2(tmp_path, "test", "photo", category="chair", image_size=64)
+    assert sorted(set(te.instances)) == sorted(ph.instances)
+    item = te[0]
+    assert item["image"].shape == (1, 64, 64) and item["image"][0, 0, 0] == 1.0  # white background
+    assert item["image"].min() == 0.0  # the stroke is drawn
+    assert ph[0]["image"].shape == (3, 64, 64)
+    assert "ChairV2" in repr(te)
+
+
+def test_qmul_v2_bad_input(tmp_path):
+    with pytest.raises(DataNotFoundError, match=r"qmul-v2.*fetch_qmul_v2\.py"):
+        QMULV2(tmp_path, "train")
+    make_qmul_v2(tmp_path, photos=False)
+    with pytest.raises(DataNotFoundError, match="photo"):
+        QMULV2(tmp_path, "test", "photo")
+    with pytest.raises(ValueError, match="category"):
+        QMULV2(tmp_path, "test", category="handbags")
+
+
+@pytest.mark.realdata
+def test_qmul_v2_chairv2_real(shared_data):
+    root = shared_data / "chairv2_vector"
+    if not (root / "ChairV2_Coordinate").is_file():
+        pytest.skip("ChairV2 vector pickle not found under $SBIR_DATA/chairv2_vector")
+    tr, va, te = (QMULV2(shared_data, s, category="chairs") for s in ("train", "val", "test"))
+    assert len(tr) + len(va) == 952 and len(te) == 323
+    assert (len(tr.photo_ids) + len(va.photo_ids), len(te.photo_ids)) == (300, 100)
+    assert len(va.photo_ids) == 30
+    img = te[0]["image"]
+    assert img.shape == (1, 256, 256) and 0.8 < img.mean() < 1.0

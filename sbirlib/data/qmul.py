@@ -47,7 +47,7 @@ from sbirlib.data.base import SBIRImageDataset, load_image, verify_str_arg
 from sbirlib.data.download import RESOURCES, fetch, file_sha256, image_to_tensor, locate_root, missing_dataset
 from sbirlib.data.registry import register_dataset
 
-__all__ = ["QMULV1", "QMUL_V1_ID_RANGES", "qmul_v1_categories", "load_qmul_v1_triplets"]
+__all__ = ["QMULV1", "QMULV2", "v2_photo_id", "QMUL_V1_ID_RANGES", "qmul_v1_categories", "load_qmul_v1_triplets"]
 
 SPLITS = ("train", "val", "test")
 #: published id ranges of the folder release: category -> (train ids, test ids), 1-based inclusive
@@ -363,6 +363,150 @@ def load_qmul_v1_triplets(root: str | os.PathLike | None = None, category: str =
     return out
 
 
+# --------------------------------------------------------------------------------------
+# V2: photo folders + vector-sketch pickles
+# --------------------------------------------------------------------------------------
+_V2_NAMES = {"shoes": "ShoeV2", "chairs": "ChairV2"}
+_V2_SUBDIRS = ("qmul_v2", "qmul-v2", "QMUL_V2", "chairv2_vector", "shoev2_vector", "ShoeV2", "ChairV2")
+
+
+def _v2_folder(folder: Path, name: str) -> Path | None:
+    """The folder holding ``<name>_Coordinate`` (``folder`` itself or ``folder/<name>``)."""
+    for cand in (folder, folder / name):
+        if (cand / f"{name}_Coordinate").is_file():
+            return cand
+    return None
+
+
+def v2_photo_id(key: str) -> str:
+    """Photo id of a V2 sketch key: ``'/test/CHABRA003GRY-UK_v1_PearlGrey_2'`` -> ``'CHABRA003GRY-UK_v1_PearlGrey'``.
+
+    The **last** ``_<k>`` is removed (ids themselves contain ``_`` and ``-``; ``k`` can have
+    several digits, and in Bhunia's ChairV2 pickle three keys end in an alphanumeric suffix such
+    as ``sdich070-laque-rouge_A1YX741QQSMKPS``, which the same rule handles).
+    """
+    stem = key.rstrip("/").rsplit("/", 1)[-1]
+    head, sep, tail = stem.rpartition("_")
+    if not sep or not head or not tail:
+        raise ValueError(f"sketch key {key!r} does not end in _<k>")
+    return head
+
+
+class QMULV2(SBIRImageDataset):
+    """QMUL Shoe-V2 / Chair-V2 in the vector form (strokes rasterised on the fly).
+
+    Args:
+        root: folder holding ``<Name>_Coordinate`` (``Name`` = ``ShoeV2`` | ``ChairV2``), directly
+            or in ``<Name>/``, ``qmul_v2/`` or ``chairv2_vector/``; photos in ``photo/<id>.png``
+            next to the pickle (only needed for ``modality="photo"``).
+        split: ``"train"`` | ``"val"`` | ``"test"``; val = ``round(val_fraction * train photos)``
+            photo ids with all their sketches (sorted ids, ``default_rng(val_seed).permutation``).
+        category: ``"shoes"`` | ``"chairs"``.
+        image_size: raster size of the sketches (and photos), default 256 (the drawing canvas).
+        line_width: stroke width in pixels at 256 (3 ~ the reference 1-px line dilated once).
+
+    ``instance`` is the position of the photo id in the sorted list of all photo ids, so a
+    sketch and its photo share it; ``label`` is 0. The key of each sketch is in ``.keys``.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        split: str = "train",
+        modality: str = "sketch",
+        transform: Callable[[Any], Any] | None = None,
+        download: bool = False,
+        *,
+        category: str = "chairs",
+        val_fraction: float = 0.1,
+        val_seed: int = 0,
+        image_size: int = 256,
+        line_width: int = 3,
+    ) -> None:
+        from sbirlib.data.vector import load_stroke_pickle
+
+        verify_str_arg(split, "split", SPLITS)
+        verify_str_arg(modality, "modality", ("sketch", "photo", "edge"))
+        category = _canon_category(category)
+        verify_str_arg(category, "category", tuple(_V2_NAMES))
+        if modality == "edge":
+            raise ValueError("QMUL V2 has no edge maps; use modality='photo' with sbirlib.data.edges.edge_map")
+        name = _V2_NAMES[category]
+        self.category, self.variant_name = category, name
+        self.val_fraction, self.val_seed = float(val_fraction), int(val_seed)
+        self.image_size, self.line_width = int(image_size), int(line_width)
+        extra = f"--category {category}"
+        if download and root is not None:
+            group = f"qmul-v2/{category}"
+            if group not in RESOURCES:
+                raise ValueError(f"no download source known for QMUL V2 {category}; see data_scripts/README.md")
+            fetch(group, Path(root))
+        base = locate_root("qmul-v2", root, _V2_SUBDIRS, lambda f: _v2_folder(f, name) is not None,
+                           f"{name}_Coordinate (vector sketches) [+ photo/<id>.png]", extra)
+        folder = _v2_folder(base, name)
+        assert folder is not None
+        self.folder = folder
+        self.pickle_path = folder / f"{name}_Coordinate"
+        strokes = load_stroke_pickle(self.pickle_path)
+        by_split: dict[str, dict[str, list[str]]] = {"train": {}, "test": {}}
+        for key in sorted(strokes):
+            part = key.strip("/").split("/", 1)[0]
+            if part not in by_split:
+                raise ValueError(f"{self.pickle_path}: key {key!r} starts with neither /train/ nor /test/")
+            by_split[part].setdefault(v2_photo_id(key), []).append(key)
+        all_ids = sorted(set(by_split["train"]) | set(by_split["test"]))
+        overlap = set(by_split["train"]) & set(by_split["test"])
+        if overlap:
+            raise ValueError(f"{self.pickle_path}: {len(overlap)} photo ids in both train and test, e.g. {sorted(overlap)[0]}")
+        self.photo_index = {pid: i for i, pid in enumerate(all_ids)}
+        src = "test" if split == "test" else "train"
+        ids = sorted(by_split[src])
+        if src == "train":
+            val = set(_val_indices(len(ids), self.val_fraction, self.val_seed).tolist())
+            if split == "val" and not val:
+                raise ValueError("split='val' is empty with val_fraction=0; use split='train' or val_fraction>0")
+            ids = [pid for i, pid in enumerate(ids) if (i in val) == (split == "val")]
+        self.photo_ids = ids
+        if modality == "sketch":
+            self.keys = [k for pid in ids for k in by_split[src][pid]]
+            self._strokes = {k: strokes[k] for k in self.keys}
+            samples: list[Any] = list(self.keys)
+            instances = [self.photo_index[v2_photo_id(k)] for k in self.keys]
+        else:
+            photo_dir = folder / "photo"
+            if not photo_dir.is_dir():
+                raise missing_dataset(
+                    "qmul-v2", folder,
+                    f"photos in {photo_dir}/<photo_id>.png (this copy has the vector sketches only; the photos "
+                    "come from the SketchX download page)", extra)
+            found = {p.stem: p for p in photo_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")}
+            missing = [pid for pid in ids if pid not in found]
+            if missing:
+                raise FileNotFoundError(f"QMUL V2 {name}: {len(missing)} of {len(ids)} photos missing from "
+                                        f"{photo_dir}, e.g. {missing[0]}.png")
+            self.keys = []
+            self._strokes = {}
+            samples = [found[pid] for pid in ids]
+            instances = [self.photo_index[pid] for pid in ids]
+        super().__init__(samples, [0] * len(samples), [category], modality, split, instances=instances,
+                         transform=transform, root=folder)
+
+    def load_sample(self, sample: Any) -> Any:
+        from sbirlib.data.vector import rasterize_strokes
+
+        if self.modality == "sketch":
+            image = rasterize_strokes(self._strokes[sample], self.image_size, line_width=self.line_width)
+        else:
+            image = load_image(sample, "RGB")
+            if image.size != (self.image_size, self.image_size):
+                image = image.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
+        return image_to_tensor(image) if self.transform is None else image
+
+    def extra_repr(self) -> str:
+        return "\n".join([f"Category: {self.category} ({self.variant_name}, vector sketches)",
+                          f"Photos: {len(self.photo_ids)}", f"Raster: {self.image_size} px, line {self.line_width}"])
+
+
 @register_dataset(
     "qmul-v1",
     "QMUL Shoe-V1 / Chair-V1 / Handbag FG-SBIR (category=shoes|chairs|handbags|any folder with "
@@ -370,3 +514,12 @@ def load_qmul_v1_triplets(root: str | os.PathLike | None = None, category: str =
 )
 def _build_qmul_v1(root=None, split="train", modality="sketch", **kwargs) -> QMULV1:
     return QMULV1(root=root, split=split, modality=modality, **kwargs)
+
+
+@register_dataset(
+    "qmul-v2",
+    "QMUL Shoe-V2 / Chair-V2 FG-SBIR (category=shoes|chairs): photo folder + vector-sketch pickle rasterised "
+    "on the fly; photo id = key minus its last _<k>; val = 10% of training photos, seed 0",
+)
+def _build_qmul_v2(root=None, split="train", modality="sketch", **kwargs) -> QMULV2:
+    return QMULV2(root=root, split=split, modality=modality, **kwargs)

@@ -415,3 +415,154 @@ def test_qmul_v2_chairv2_real(shared_data):
     assert len(va.photo_ids) == 30
     img = te[0]["image"]
     assert img.shape == (1, 256, 256) and 0.8 < img.mean() < 1.0
+
+
+# --------------------------------------------------------------------------------------
+# Sketchy / Sketchy-Ext / Sketchy-FG
+# --------------------------------------------------------------------------------------
+from sbirlib.data.sketchy import Sketchy, SketchyExt, SketchyFG, sketch_photo_stem  # noqa: E402
+
+
+def make_sketchy(root: Path, classes=("airplane", "hot-air_balloon", "car_(sedan)"), photos_per_class=14,
+                 sketches_per_photo=2, ext_per_class=3, info=True) -> Path:
+    base = root / "rendered_256x256"
+    for ci, c in enumerate(classes):
+        for j in range(photos_per_class):
+            stem = f"n{ci:08d}_{j}"
+            _png(base / "photo" / "tx_000000000000" / c / f"{stem}.jpg", mode="RGB")
+            _png(root / "extended_photo" / c / f"{stem}.jpg", mode="RGB")
+            for k in range(1, sketches_per_photo + 1):
+                _png(base / "sketch" / "tx_000000000000" / c / f"{stem}-{k}.png")
+        for e in range(ext_per_class):
+            _png(root / "extended_photo" / c / f"ext_{e}.jpg", mode="RGB")
+    if info:
+        (root / "info").mkdir(parents=True, exist_ok=True)
+        lines = [f"{c}/n{ci:08d}_{j}.jpg" for ci, c in enumerate(classes) for j in (0, 1)]
+        (root / "info" / "testset.txt").write_text("\n".join(lines) + "\n")
+        (root / "info" / "invalid-error.txt").write_text(f"{classes[0]}/n00000000_0-1\n")
+    return root
+
+
+def test_sketch_photo_stem():
+    assert sketch_photo_stem("n02691156_10151-3.png") == "n02691156_10151"
+    assert sketch_photo_stem("airplane/n02691156_10151-12.png") == "n02691156_10151"
+
+
+def test_sketchy_fg_pairing_and_official_test(tmp_path):
+    make_sketchy(tmp_path)
+    sk, ph = SketchyFG(tmp_path, "test", "sketch"), SketchyFG(tmp_path, "test", "photo")
+    assert len(ph) == 6 and len(sk) == 12  # 2 official test photos per class, 2 sketches each
+    assert "official" in repr(sk)
+    # every sketch's instance is one of the test photos' instances, and the file stems agree
+    photo_of = {inst: Path(p).stem for p, inst in zip(ph.samples, ph.instances)}
+    for p, inst in zip(sk.samples, sk.instances):
+        assert photo_of[inst] == sketch_photo_stem(p)
+    train, val = Sketchy(tmp_path, "train", "photo"), Sketchy(tmp_path, "val", "photo")
+    assert len(train) + len(val) + len(ph) == 3 * 14 and len(val) == 3
+    assert not set(train.instances) & set(val.instances) | (set(train.instances) & set(ph.instances))
+    dropped = Sketchy(tmp_path, "test", "sketch", drop_invalid=True)
+    assert len(dropped) == 11
+    assert sk.classes == ["airplane", "car_(sedan)", "hot-air_balloon"]
+    assert len(Sketchy(tmp_path, "test", "photo", classes=["hot_air_balloon"])) == 2
+
+
+def test_sketchy_seeded_test_without_info(tmp_path):
+    make_sketchy(tmp_path, info=False)
+    with pytest.warns(UserWarning, match="NOT the official"):
+        ph = SketchyFG(tmp_path, "test", "photo")
+    assert len(ph) == 30 and "seeded" in repr(ph)
+    with pytest.raises(DataNotFoundError, match="testset.txt"):
+        Sketchy(tmp_path, "test", test_list="official")
+    with pytest.raises(DataNotFoundError, match="invalid"):
+        Sketchy(tmp_path, "test", drop_invalid=True)
+
+
+def test_sketchy_ext_category_and_zero_shot(tmp_path):
+    make_sketchy(tmp_path, classes=class_list("sketchy")[:3], photos_per_class=2, sketches_per_photo=1)
+    ph = SketchyExt(tmp_path, "test", "photo", split_name=None)
+    assert len(ph) == 3 * (2 + 3)  # the extended folder (originals + ext_*), no duplicates
+    sk_test = SketchyExt(tmp_path, "test", "sketch", split_name=None)
+    assert len(sk_test) == 6  # fewer than 50 sketches per class: all are queries
+    with pytest.raises(KeyError, match=r"24 listed class.*swan"):
+        SketchyExt(tmp_path, "test", "sketch")  # sake25's unseen classes are not in this fake
+    with pytest.raises(DataNotFoundError, match=r"sketchy-ext.*fetch_sketchy_ext\.py"):
+        SketchyExt(tmp_path / "nothing", "test")
+
+
+def test_sketchy_ext_zero_shot_full_class_list(tmp_path):
+    names = class_list("sketchy")
+    for c in names:
+        sub = c.replace("-", "_")  # sem-pcyc's underscore packaging
+        _png(tmp_path / "sketch" / "tx_000000000000" / sub / "n1_1-1.png")
+        _png(tmp_path / "extended_photo" / c / "ext_1.jpg", mode="RGB")
+    for split, n in (("train", 90), ("val", 10), ("test", 25)):
+        sk = SketchyExt(tmp_path, split, "sketch", split_name="sketchy_ext/zs/sake25")
+        ph = SketchyExt(tmp_path, split, "photo", split_name="sketchy_ext/zs/sake25")
+        assert len(sk.classes) == len(ph.classes) == n
+        assert [c.replace("-", "_") for c in ph.classes] == sk.classes
+        assert sk.labels == ph.labels
+    yel = SketchyExt(tmp_path, "test", "photo", split_name="sketchy_ext/zs/yelamarthi21")
+    assert len(yel.classes) == 21
+
+
+# --------------------------------------------------------------------------------------
+# QuickDraw-Extended and Quick, Draw! bitmaps
+# --------------------------------------------------------------------------------------
+from sbirlib.data.quickdraw import QuickDrawBitmap, QuickDrawExt  # noqa: E402
+
+
+def test_quickdraw_ext_zero_shot(tmp_path):
+    for c in class_list("quickdraw_ext"):
+        _png(tmp_path / "QuickDraw_sketches_final" / c / "4500001.png")
+        _png(tmp_path / "QuickDraw_images_final" / c / "image_00001.jpg", mode="RGB")
+    test_sk = QuickDrawExt(tmp_path, "test", "sketch")
+    test_ph = QuickDrawExt(tmp_path, "test", "photo")
+    assert len(test_sk.classes) == len(test_ph.classes) == 30 and "palm tree" in test_sk.classes
+    assert (len(QuickDrawExt(tmp_path, "train").classes), len(QuickDrawExt(tmp_path, "val").classes)) == (72, 8)
+    cat = QuickDrawExt(tmp_path, "train", split_name=None, classes=["palm_tree", "hot_air_balloon"])
+    assert cat.classes == ["hot-air_balloon", "palm tree"]
+    with pytest.raises(DataNotFoundError, match="quickdraw-ext"):
+        QuickDrawExt(tmp_path / "none", "test")
+
+
+def test_quickdraw_bitmap_layouts_and_bad_files(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (("quickdraw-train", 20), ("quickdraw-test", 3)):
+        (tmp_path / split).mkdir()
+        for c in ("ant", "key"):
+            np.save(tmp_path / split / f"{c}.npy", rng.integers(0, 256, (n, 784), dtype=np.uint8))
+    tr, va, te = (QuickDrawBitmap(tmp_path, s) for s in ("train", "val", "test"))
+    assert (len(tr), len(va), len(te)) == (36, 4, 6)
+    raw = np.load(tmp_path / "quickdraw-test" / "ant.npy")[0].reshape(28, 28)
+    assert torch.allclose(te[0]["image"][0], torch.from_numpy((255 - raw).astype(np.float32) / 255))
+    assert QuickDrawBitmap(tmp_path, "test", image_size=56)[0]["image"].shape == (1, 56, 56)
+    with pytest.raises(ValueError, match="sketches only"):
+        QuickDrawBitmap(tmp_path, "test", "photo")
+    np.save(tmp_path / "quickdraw-test" / "key.npy", np.zeros((3, 10), np.uint8))
+    with pytest.raises(ValueError, match=r"key\.npy.*784"):
+        QuickDrawBitmap(tmp_path, "test")
+    (tmp_path / "quickdraw-test" / "key.npy").write_bytes(b"\x93NUMPY garbage")
+    with pytest.raises(OSError, match=r"key\.npy"):
+        QuickDrawBitmap(tmp_path, "test")
+
+
+@pytest.mark.realdata
+def test_quickdraw_subset_real(shared_data):
+    root = shared_data / "quickdraw_subset"
+    if not root.is_dir():
+        pytest.skip("Quick, Draw! subset not found under $SBIR_DATA/quickdraw_subset")
+    tr, va, te = (QuickDrawBitmap(shared_data, s) for s in ("train", "val", "test"))
+    assert len(te.classes) == 14 and len(te) == 140 and len(tr) + len(va) == 14 * 289
+    img = te[0]["image"]
+    assert img.shape == (1, 28, 28) and img.mean() > 0.5  # inverted: white background
+
+
+# --------------------------------------------------------------------------------------
+# names shown by `sbir datasets`
+# --------------------------------------------------------------------------------------
+def test_registered_names_and_descriptions():
+    names = list_datasets()
+    for name in ("sketchy", "sketchy-ext", "tuberlin", "tuberlin-ext", "quickdraw-ext", "qmul-v1", "qmul-v2",
+                 "sketchy-fg"):
+        assert name in names, name
+        assert 20 < len(names[name]) < 250 and "\n" not in names[name]

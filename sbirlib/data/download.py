@@ -55,6 +55,8 @@ __all__ = [
     "download_url",
     "extract_archive",
     "fetch",
+    "cli",
+    "quickdraw_bitmap_resources",
 ]
 
 
@@ -86,6 +88,7 @@ FETCH_SCRIPTS: dict[str, str] = {
     "quickdraw-ext": "fetch_quickdraw_ext.py",
     "qmul-v1": "fetch_qmul_v1.py",
     "qmul-v2": "fetch_qmul_v2.py",
+    "quickdraw-bitmap": "fetch_quickdraw_bitmap.py",
 }
 
 
@@ -636,6 +639,27 @@ RESOURCES: dict[str, list[Resource]] = {
 }
 
 
+def quickdraw_bitmap_resources(classes: Iterable[str]) -> list[Resource]:
+    """Google's ``numpy_bitmap`` files (one ``.npy`` per class, 100k+ drawings each; CC BY 4.0)."""
+    base = "https://storage.googleapis.com/quickdraw_dataset/full/numpy_bitmap"
+    return [Resource(f"{base}/{urllib.parse.quote(c)}.npy", f"full_numpy_bitmap_{c}.npy",
+                     note="checksum unknown; recorded on first download") for c in classes]
+
+
+def _normalise_tuberlin_ext(root: Path) -> dict[str, str]:
+    from sbirlib.data.names import TUBERLIN_EXT_PHOTO_FOLDERS, normalise_class_folders
+    from sbirlib.data.splits import class_list
+
+    folder = root / "ImageResized"
+    if not folder.is_dir():
+        return {}
+    return normalise_class_folders(folder, class_list("tuberlin"), aliases=TUBERLIN_EXT_PHOTO_FOLDERS)
+
+
+#: steps run after a group is extracted (class-name normalisation)
+POSTPROCESS: dict[str, Callable[[Path], dict[str, str]]] = {"tuberlin-ext": _normalise_tuberlin_ext}
+
+
 def fetch(
     group: str,
     root: str | os.PathLike,
@@ -674,4 +698,56 @@ def fetch(
             if not keep_archives:
                 # only our own download is removed, after a verified extraction
                 path.unlink()
+    if group in POSTPROCESS:
+        renamed = POSTPROCESS[group](root)
+        if renamed and progress:
+            print(f"renamed {len(renamed)} class folders to the canonical names: "
+                  + ", ".join(f"{a} -> {b}" for a, b in sorted(renamed.items())))
     return out
+
+
+def cli(dataset: str, groups: dict[str, list[str]] | list[str], argv: Sequence[str] | None = None,
+        description: str = "", resources: Callable[[Any], list[Resource]] | None = None) -> int:
+    """Command line of ``data_scripts/fetch_<dataset>.py``.
+
+    ``groups`` lists the resource groups to fetch, or maps ``--category`` values to them.
+    ``--root`` defaults to ``$SBIR_DATA``. Exit status 0 on success, 1 on a download or
+    checksum problem (the message says what to do).
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(description=description or f"Download {dataset} (see data_scripts/README.md)")
+    ap.add_argument("--root", default=os.environ.get("SBIR_DATA", ""),
+                    help="target folder (default: $SBIR_DATA)")
+    if isinstance(groups, dict):
+        ap.add_argument("--category", action="append", choices=sorted(groups),
+                        help="category to fetch (repeatable; default: all)")
+    if resources is not None:
+        ap.add_argument("--classes", nargs="+", required=True, help="class names to fetch")
+    ap.add_argument("--remove-archives", action="store_true", help="delete archives after a verified extraction")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    ap.add_argument("--list", action="store_true", help="print the URLs and checksums and exit")
+    args = ap.parse_args(argv)
+    if not args.root:
+        ap.error("no target folder: pass --root DIR or set SBIR_DATA")
+    if isinstance(groups, dict):
+        chosen = [g for cat in (args.category or sorted(groups)) for g in groups[cat]]
+    else:
+        chosen = list(groups)
+    plan = [(g, resources(args.classes) if resources is not None else RESOURCES[g]) for g in chosen]
+    if args.list:
+        for g, items in plan:
+            for r in items:
+                checks = f"sha256={r.sha256}" if r.sha256 else (f"md5={r.md5}" if r.md5 else "checksum: recorded on first download")
+                print(f"[{g}] {r.url} -> {Path(args.root) / r.subdir / r.filename}  {checks}")
+        return 0
+    try:
+        for g, items in plan:
+            fetch(g, Path(args.root), progress=not args.quiet, keep_archives=not args.remove_archives,
+                  resources=items)
+    except (ChecksumError, DownloadError, UnsafeArchiveError) as err:
+        print(f"error: {err}", file=__import__("sys").stderr)
+        return 1
+    print(f"{dataset}: done. Use root={args.root!r} (or SBIR_DATA={args.root}) with sbirlib.data.build_dataset("
+          f"{dataset!r}, ...).")
+    return 0

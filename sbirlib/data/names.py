@@ -128,19 +128,27 @@ class ClassNameResolver:
 
 
 def normalise_class_folders(
-    parent: str | os.PathLike, canonical: Iterable[str], *, dry_run: bool = False
+    parent: str | os.PathLike,
+    canonical: Iterable[str],
+    *,
+    aliases: Mapping[str, str] | None = None,
+    dry_run: bool = False,
 ) -> dict[str, str]:
     """Rename class folders under ``parent`` to the ``canonical`` spelling of the same class.
 
     Used by the download scripts after extraction (e.g. TU-Berlin-Ext ``tromobone`` ->
-    ``trombone``). Folders that match no canonical name are left alone; a rename never
-    overwrites an existing folder. Returns ``{old: new}``.
+    ``trombone``). ``aliases`` maps exact raw folder names to canonical names first (e.g.
+    ``mouse`` -> ``mouse (animal)``). Folders that match no canonical name are left alone; a
+    rename never overwrites an existing folder. Returns ``{old: new}``.
     """
     parent = Path(parent)
     by_key = {name_key(c): c for c in canonical}
     renames = {}
     for child in sorted(p for p in parent.iterdir() if p.is_dir()):
-        target = by_key.get(name_key(child.name))
+        if aliases and child.name in aliases:
+            target = aliases[child.name]
+        else:
+            target = by_key.get(name_key(child.name))
         if target is None or target == child.name or (parent / target).exists():
             continue
         renames[child.name] = target

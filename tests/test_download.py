@@ -260,3 +260,59 @@ def test_every_fetch_script_only_uses_sbirlib_download():
         assert "urllib" not in text and "requests" not in text and "subprocess" not in text
     for name, script in dl.FETCH_SCRIPTS.items():
         assert (scripts[0].parent / script).is_file(), (name, script)
+
+
+# --------------------------------------------------------------------------------------
+# sbirlib.hub: pretrained weights
+# --------------------------------------------------------------------------------------
+@pytest.fixture()
+def weights_env(tmp_path, monkeypatch):
+    import torch
+
+    from sbirlib import hub
+
+    monkeypatch.setenv("SBIR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SBIR_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torchhub"))
+    monkeypatch.setattr(hub, "WEIGHTS", dict(hub.WEIGHTS))
+    src = tmp_path / "src"
+    src.mkdir()
+    torch.save({"w": torch.arange(4.0)}, src / "tiny.pth")
+    return hub, src
+
+
+def test_hub_downloads_verifies_and_caches(weights_env):
+    import torch
+
+    hub, src = weights_env
+    sha = hashlib.sha256((src / "tiny.pth").read_bytes()).hexdigest()
+    hub.register_weights("tiny.test", (src / "tiny.pth").as_uri(), sha)
+    state = hub.load_state_dict("tiny.test")
+    assert torch.equal(state["w"], torch.arange(4.0))
+
+    def opener(url, headers):
+        raise AssertionError("cached weights must not be downloaded again")
+
+    assert hub.load_state_dict("tiny.test", opener=opener)["w"].shape == (4,)
+    with pytest.raises(ValueError, match="already registered"):
+        hub.register_weights("tiny.test", "https://elsewhere/tiny.pth", sha)
+    with pytest.raises(KeyError, match="resnet18.tv_in1k"):
+        hub.weights_path("nope")
+
+
+def test_hub_offline_error_names_url_and_cache(weights_env, monkeypatch):
+    hub, _src = weights_env
+    monkeypatch.setenv("SBIR_OFFLINE", "1")
+    with pytest.raises(hub.WeightsUnavailableError, match=r"resnet18-f37072fd\.pth.*weights.*pretrained=False"):
+        hub.weights_path("resnet18.tv_in1k")
+
+
+def test_hub_short_hash_mismatch_keeps_file(weights_env):
+    hub, src = weights_env
+    bad = src / "net-deadbeef.pth"
+    bad.write_bytes((src / "tiny.pth").read_bytes())
+    hub.register_weights("net.test", bad.as_uri())
+    with pytest.raises(hub.WeightsUnavailableError, match="hash check"):
+        hub.weights_path("net.test", progress=False)
+    assert bad.exists()

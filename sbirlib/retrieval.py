@@ -193,11 +193,13 @@ class FaissIndex:
             on the first ``add``) or ``"hnsw"`` (graph, approximate; float distances only).
         nlist, nprobe: IVF lists and lists visited per query.
         hnsw_m, ef_search: HNSW graph degree and search breadth.
-        seed: seed of the IVF k-means.
+        seed: seed of the IVF k-means (and of its training sample).
+        train_size: IVF training sample drawn from the first ``add`` (default ``64 * nlist``).
     """
 
     def __init__(self, distance: str = "euclidean", kind: str = "flat", *, nlist: int = 1024,
-                 nprobe: int = 16, hnsw_m: int = 32, ef_search: int = 64, seed: int = 0) -> None:
+                 nprobe: int = 16, hnsw_m: int = 32, ef_search: int = 64, seed: int = 0,
+                 train_size: int | None = None) -> None:
         if distance not in ("euclidean", "sqeuclidean", "cosine", "hamming"):
             raise ValueError(f"unsupported distance {distance!r}")
         if kind not in ("flat", "ivf", "hnsw"):
@@ -207,8 +209,16 @@ class FaissIndex:
         self.faiss = _import_faiss()
         self.distance, self.kind = distance, kind
         self.nlist, self.nprobe, self.hnsw_m, self.ef_search, self.seed = nlist, nprobe, hnsw_m, ef_search, seed
+        self.train_size = train_size
         self.exact = kind == "flat"
         self.index = None
+
+    def _train_sample(self, x: np.ndarray, nlist: int) -> np.ndarray:
+        size = self.train_size or 64 * nlist
+        if len(x) <= size:
+            return x
+        rows = np.random.default_rng(self.seed).choice(len(x), size, replace=False)
+        return np.ascontiguousarray(x[np.sort(rows)])
 
     def _prepare(self, x: Any) -> np.ndarray:
         t = _as_tensor(x, "embeddings").cpu()
@@ -228,8 +238,9 @@ class FaissIndex:
                 self.index = faiss.IndexBinaryFlat(bits)
             else:
                 quant = faiss.IndexBinaryFlat(bits)
-                self.index = faiss.IndexBinaryIVF(quant, bits, min(self.nlist, len(x)))
-                self.index.train(x)
+                nlist = min(self.nlist, len(x))
+                self.index = faiss.IndexBinaryIVF(quant, bits, nlist)
+                self.index.train(self._train_sample(x, nlist))
                 self.index.nprobe = self.nprobe
             return
         dim = x.shape[1]
@@ -241,9 +252,12 @@ class FaissIndex:
             self.index.hnsw.efSearch = self.ef_search
         else:
             quant = faiss.IndexFlat(dim, metric)
-            self.index = faiss.IndexIVFFlat(quant, dim, min(self.nlist, len(x)), metric)
+            nlist = min(self.nlist, len(x))
+            self.index = faiss.IndexIVFFlat(quant, dim, nlist, metric)
             self.index.cp.seed = self.seed
-            self.index.train(x)
+            self.index.cp.niter = 10
+            self.index.cp.max_points_per_centroid = 64
+            self.index.train(self._train_sample(x, nlist))
             self.index.nprobe = self.nprobe
 
     def add(self, emb: Any) -> "FaissIndex":

@@ -153,12 +153,13 @@ def _binary_float(x: Tensor, name: str) -> Tensor:
     return x.float()
 
 
-def pairwise_distances(query: Any, gallery: Any, distance: str = "euclidean") -> Tensor:
+def pairwise_distances(query: Any, gallery: Any, distance: str = "euclidean",
+                       dtype: torch.dtype | None = None) -> Tensor:
     """Distances ``[Q, N]`` between the rows of ``query`` and ``gallery`` (lower = closer).
 
     ``euclidean``, ``sqeuclidean`` (via ``|q|^2 + |g|^2 - 2 q.g``, clamped at 0), ``cosine``
     (``1 - cos``) or ``hamming`` (number of differing bits; exact integers). Runs on the
-    device of the inputs, in their floating dtype (float32 for integer inputs).
+    device of the inputs, in ``dtype`` (default: their floating dtype, float32 for integers).
     """
     q = _as_tensor(query, "query")
     g = _as_tensor(gallery, "gallery").to(q.device)
@@ -169,12 +170,13 @@ def pairwise_distances(query: Any, gallery: Any, distance: str = "euclidean") ->
         if qf.shape[1] != gf.shape[1]:
             raise ValueError(f"code lengths differ: {qf.shape[1]} vs {gf.shape[1]} bits")
         d = qf.sum(1, keepdim=True) + gf.sum(1)[None, :] - 2.0 * (qf @ gf.T)
-        return d
+        return d if dtype is None else d.to(dtype)
     if q.shape[1] != g.shape[1]:
         raise ValueError(f"embedding sizes differ: query {q.shape[1]} vs gallery {g.shape[1]}")
-    dtype = torch.promote_types(q.dtype, g.dtype)
-    if not dtype.is_floating_point:
-        dtype = torch.float32
+    if dtype is None:
+        dtype = torch.promote_types(q.dtype, g.dtype)
+        if not dtype.is_floating_point:
+            dtype = torch.float32
     q, g = q.to(dtype), g.to(dtype)
     if distance == "cosine":
         qn = torch.nn.functional.normalize(q, dim=1)
@@ -188,30 +190,62 @@ def pairwise_distances(query: Any, gallery: Any, distance: str = "euclidean") ->
 
 
 class _DistanceSource:
-    """Yields distance rows chunk by chunk, from embeddings or from a precomputed matrix."""
+    """Yields distance rows chunk by chunk, from embeddings or from a precomputed matrix.
 
-    def __init__(self, query: Any, gallery: Any, distance: str) -> None:
+    The gallery is converted, normalised and its squared norms computed once, not per chunk.
+    """
+
+    def __init__(self, query: Any, gallery: Any, distance: str, dtype: torch.dtype | None = None) -> None:
         if distance not in DISTANCES:
             raise ValueError(f"distance={distance!r} is not supported; choose one of {', '.join(DISTANCES)}")
         if gallery is None and distance != "precomputed":
             distance = "precomputed"
         self.distance = distance
-        self.query = _as_tensor(query, "query")
+        self.dtype = dtype
+        q = _as_tensor(query, "query")
+        self.device = q.device
+        self._col_perm: Tensor | None = None
         if distance == "precomputed":
             if gallery is not None:
                 raise ValueError("distance='precomputed' takes the [Q, N] distance matrix as query and gallery=None")
-            if self.query.ndim != 2:
-                raise ValueError(f"a precomputed distance matrix must be 2-d [queries, gallery], got {tuple(self.query.shape)}")
-            if not self.query.is_floating_point():
-                self.query = self.query.float()
+            if q.ndim != 2:
+                raise ValueError(f"a precomputed distance matrix must be 2-d [queries, gallery], got {tuple(q.shape)}")
+            self.query = q if q.is_floating_point() else q.float()
             self.gallery = None
-            self.num_queries, self.gallery_size = self.query.shape
+            self.num_queries, self.gallery_size = q.shape
         else:
-            self.gallery = _as_tensor(gallery, "gallery").to(self.query.device)
-            self.num_queries, self.gallery_size = self.query.shape[0], self.gallery.shape[0]
-        self.device = self.query.device
+            g = _as_tensor(gallery, "gallery").to(self.device)
+            if q.ndim != 2 or g.ndim != 2:
+                raise ValueError(f"query and gallery must be 2-d [items, dim], got {tuple(q.shape)} and {tuple(g.shape)}")
+            self.num_queries, self.gallery_size = q.shape[0], g.shape[0]
+            if distance == "hamming":
+                q, g = _binary_float(q, "query"), _binary_float(g, "gallery")
+                if q.shape[1] != g.shape[1]:
+                    raise ValueError(f"code lengths differ: {q.shape[1]} vs {g.shape[1]} bits")
+                if dtype is not None:
+                    q, g = q.to(dtype), g.to(dtype)
+            else:
+                if q.shape[1] != g.shape[1]:
+                    raise ValueError(f"embedding sizes differ: query {q.shape[1]} vs gallery {g.shape[1]}")
+                ct = dtype or torch.promote_types(q.dtype, g.dtype)
+                if not ct.is_floating_point:
+                    ct = torch.float32
+                q, g = q.to(ct), g.to(ct)
+                for name, t in (("query", q), ("gallery", g)):
+                    if not bool(torch.isfinite(t).all()):
+                        raise ValueError(f"the {name} embeddings contain NaN or inf values; check the model output")
+                if distance == "cosine":
+                    q = torch.nn.functional.normalize(q, dim=1)
+                    g = torch.nn.functional.normalize(g, dim=1)
+            self.query, self.gallery = q, g
+            self._prepare()
         if self.gallery_size == 0:
             raise ValueError("the gallery is empty")
+
+    def _prepare(self) -> None:
+        g = self.gallery
+        self._g_t = g.T.contiguous()
+        self._g_sq = (g * g).sum(1)[None, :] if self.distance != "cosine" else None
 
     def permute_gallery(self, perm: Tensor) -> None:
         """Reorder the gallery columns once (``rows_at`` then returns permuted columns)."""
@@ -219,31 +253,36 @@ class _DistanceSource:
             self._col_perm = perm
         else:
             self.gallery = self.gallery[perm]
-            self._col_perm = None
+            self._prepare()
+
+    def _compute(self, q: Tensor) -> Tensor:
+        prod = q @ self._g_t
+        if self.distance == "cosine":
+            return 1.0 - prod
+        d = (q * q).sum(1, keepdim=True) + self._g_sq - 2.0 * prod
+        if self.distance == "hamming":
+            return d
+        d.clamp_(min=0.0)
+        return d.sqrt_() if self.distance == "euclidean" else d
+
+    def _check(self, d: Tensor) -> Tensor:
+        if torch.isnan(d).any():
+            raise ValueError(f"the distance matrix holds {int(torch.isnan(d).sum())} NaN values; fix them first")
+        return d
 
     def rows_at(self, idx: Tensor) -> Tensor:
-        """Distance rows of the queries ``idx`` (gallery columns in permuted order)."""
+        """Distance rows of the queries ``idx`` (gallery columns in permuted order, if set)."""
+        idx = idx.to(self.device)
         if self.gallery is None:
-            d = self.query[idx.to(self.query.device)][:, self._col_perm]
-        else:
-            d = pairwise_distances(self.query[idx.to(self.query.device)], self.gallery, self.distance)
-        if torch.isnan(d).any():
-            raise ValueError(
-                f"{int(torch.isnan(d).sum())} distances are NaN; check the embeddings for NaN/inf values"
-            )
-        return d
+            d = self.query[idx]
+            return self._check(d if self._col_perm is None else d[:, self._col_perm])
+        return self._compute(self.query[idx])
 
     def rows(self, start: int, stop: int) -> Tensor:
+        """Distance rows of the queries ``start:stop``."""
         if self.gallery is None:
-            d = self.query[start:stop]
-        else:
-            d = pairwise_distances(self.query[start:stop], self.gallery, self.distance)
-        if torch.isnan(d).any():
-            raise ValueError(
-                f"{int(torch.isnan(d).sum())} distances are NaN (queries {start}..{stop - 1}); "
-                "check the embeddings for NaN/inf values"
-            )
-        return d
+            return self._check(self.query[start:stop])
+        return self._compute(self.query[start:stop])
 
 
 def _chunk_size(chunk_size: int | None, num_queries: int, gallery_size: int, max_memory_mb: float) -> int:
@@ -350,34 +389,39 @@ def _chunk_metrics(d: Tensor, rel_fn, specs: list[tuple[str, str, int | None]], 
     return out
 
 
-class _SortPool:
-    """Sorts distance rows by value: NumPy's vectorised sort in threads on CPU, torch on GPU."""
+def _workers(num_threads: int | None, device: torch.device) -> int:
+    if device.type != "cpu":
+        return 1
+    n = torch.get_num_threads() if num_threads is None else int(num_threads)
+    if n < 1:
+        raise ValueError(f"num_threads must be >= 1, got {n}")
+    return n
 
-    def __init__(self, device: torch.device) -> None:
-        self.cpu = device.type == "cpu"
-        self.workers = max(1, torch.get_num_threads()) if self.cpu else 1
-        self.pool = None
-        if self.cpu and self.workers > 1:
-            from concurrent.futures import ThreadPoolExecutor
 
-            self.pool = ThreadPoolExecutor(self.workers)
+def _map_parallel(fn, jobs: list, workers: int):
+    """``map(fn, jobs)`` in order; with several workers, in threads with torch single-threaded."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [fn(job) for job in jobs]
+    from concurrent.futures import ThreadPoolExecutor
 
-    def sort(self, d: Tensor) -> Tensor:
-        if not self.cpu:
-            return torch.sort(d, dim=1).values
-        a = d.numpy()
-        if self.pool is None or a.shape[0] < 2 * self.workers:
-            return torch.from_numpy(np.sort(a, axis=1))
-        parts = np.array_split(a, self.workers)
-        return torch.from_numpy(np.concatenate(list(self.pool.map(lambda p: np.sort(p, axis=1), parts))))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(fn, jobs))
+    finally:
+        torch.set_num_threads(previous)
 
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
+
+def _sort_values(d: Tensor) -> Tensor:
+    """Row-wise sorted values (NumPy's vectorised sort on CPU, which is much faster than torch's)."""
+    if d.device.type == "cpu":
+        return torch.from_numpy(np.sort(d.numpy(), axis=1))
+    return torch.sort(d, dim=1).values
 
 
 def _chunk_metrics_fast(d: Tensor, lo: int, hi: int, specs: list[tuple[str, str, int | None]],
-                        ap: str, norm: str, denom: str, pool: _SortPool) -> dict[str, Tensor] | None:
+                        ap: str, norm: str, denom: str) -> dict[str, Tensor] | None:
     """Per-query metrics for a chunk of queries of one class, without an argsort.
 
     Columns ``lo:hi`` of ``d`` are the relevant items. Only the *values* of each row are
@@ -395,7 +439,7 @@ def _chunk_metrics_fast(d: Tensor, lo: int, hi: int, specs: list[tuple[str, str,
             fill = 0.0 if (kind == "p" and denom == "k") else float("nan")
             out[name] = torch.full((c,), fill, dtype=torch.float64, device=dev)
         return out
-    all_sorted = pool.sort(d)
+    all_sorted = _sort_values(d)
     rel_sorted = torch.sort(d[:, lo:hi], dim=1).values
     n_lt = torch.searchsorted(all_sorted, rel_sorted)
     n_le = torch.searchsorted(all_sorted, rel_sorted, right=True)
@@ -484,6 +528,8 @@ def retrieval_metrics(
     average: str = "query",
     chunk_size: int | None = None,
     max_memory_mb: float = 512.0,
+    dtype: torch.dtype | None = torch.float64,
+    num_threads: int | None = None,
     progress: bool = False,
     variant: str | None = None,
 ) -> MetricResult:
@@ -510,6 +556,12 @@ def retrieval_metrics(
         average: ``"query"`` (mean over queries) or ``"class"`` (mean of class means).
         chunk_size: queries per chunk; None picks it from ``max_memory_mb``.
         max_memory_mb: working-memory budget per chunk when ``chunk_size`` is None.
+        dtype: precision of the distances computed from embeddings (float64 by default,
+            as SciPy's ``cdist`` in the reference codebases: float32 rounding would create
+            spurious exact ties between items); None keeps the embeddings' dtype.
+        num_threads: CPU chunks evaluated in parallel, each single-threaded (default
+            ``torch.get_num_threads()``; torch's own threading is paused meanwhile, which
+            keeps the many small tensor operations fast on a busy machine). GPU inputs use one.
         progress: show a ``tqdm`` progress bar over chunks.
 
     Returns:
@@ -537,13 +589,14 @@ def retrieval_metrics(
     if not specs:
         raise ValueError("metrics is empty")
 
-    src = _DistanceSource(query, gallery, distance)
+    src = _DistanceSource(query, gallery, distance, dtype)
     dev = src.device
     qlab = _as_labels(query_labels, "query_labels", src.num_queries, dev)
     if gallery_labels is None:
         raise ValueError("gallery_labels is required")
     glab = _as_labels(gallery_labels, "gallery_labels", src.gallery_size, dev)
-    step = _chunk_size(chunk_size, src.num_queries, src.gallery_size, max_memory_mb)
+    workers = _workers(num_threads, dev)
+    step = _chunk_size(chunk_size, src.num_queries, src.gallery_size, max_memory_mb / workers)
 
     # Queries are processed class by class against a gallery permuted so that each class is
     # one contiguous block of columns; the relevant items of a chunk are then a slice.
@@ -566,27 +619,27 @@ def retrieval_metrics(
 
     per_query_t = {name: torch.full((src.num_queries,), float("nan"), dtype=torch.float64) for name, _, _ in specs}
     counts = {"fast": 0, "tie_fallback": 0}
+
+    def run(job: tuple[int, Tensor]) -> tuple[Tensor, dict[str, Tensor], bool]:
+        c, qidx = job
+        d = src.rows_at(qidx)
+        lo, hi = block.get(c, (0, 0))
+        vals = _chunk_metrics_fast(d, lo, hi, specs, ap, norm, denom)
+        if vals is not None:
+            return qidx, vals, True
+        # ties between relevant and irrelevant items: rank on the original gallery order
+        vals = _chunk_metrics(d[:, ginv], lambda order: glab[order] == c, specs, ap, norm, denom)
+        return qidx, vals, False
+
+    results = _map_parallel(run, jobs, workers)
     if progress:
         from tqdm.auto import tqdm
 
-        jobs = tqdm(jobs, desc="evaluating", unit="chunk")
-    pool = _SortPool(dev)
-    try:
-        for c, qidx in jobs:
-            d = src.rows_at(qidx)
-            lo, hi = block.get(c, (0, 0))
-            vals = _chunk_metrics_fast(d, lo, hi, specs, ap, norm, denom, pool)
-            if vals is None:  # ties that the fast formulas cannot see through
-                counts["tie_fallback"] += 1
-                d_orig = d[:, ginv]
-                vals = _chunk_metrics(d_orig, lambda order: glab[order] == c, specs, ap, norm, denom)
-            else:
-                counts["fast"] += 1
-            for name, v in vals.items():
-                per_query_t[name][qidx.cpu()] = v.cpu().to(torch.float64)
-            del d, vals
-    finally:
-        pool.close()
+        results = tqdm(results, total=len(jobs), desc="evaluating", unit="chunk")
+    for qidx, vals, fast in results:
+        counts["fast" if fast else "tie_fallback"] += 1
+        for name, v in vals.items():
+            per_query_t[name][qidx.cpu()] = v.cpu().to(torch.float64)
     per_query = {name: v.numpy() for name, v in per_query_t.items()}
     qlab_np = qlab.cpu().numpy()
     has_rel = np.isin(qlab_np, glab.cpu().numpy())
@@ -603,7 +656,8 @@ def retrieval_metrics(
         "ties": "tie-aware (block end)" if ap == "standard" else "stable sort by gallery index",
         "num_queries": src.num_queries, "gallery_size": src.gallery_size,
         "queries_without_relevant": missing, "chunk_size": step,
-        "chunks_fast": counts["fast"], "chunks_tie_fallback": counts["tie_fallback"],
+        "chunks_fast": counts["fast"], "chunks_tie_fallback": counts["tie_fallback"], "threads": workers,
+        "distance_dtype": str(dtype).replace("torch.", "") if src.gallery is not None else "as given",
         "chunk_memory_mb_estimate": round(step * src.gallery_size * _BYTES_PER_PAIR / 2**20, 1),
     }
     return MetricResult(values, info, per_query)
@@ -629,7 +683,7 @@ def average_precision(distances: Any, relevant: Any, ap: str = "standard") -> fl
 # --------------------------------------------------------------------------------------
 def fg_ranks(query: Any, gallery: Any = None, positives: Any = None, distance: str = "euclidean",
              ties: str = "pessimistic", *, chunk_size: int | None = None,
-             max_memory_mb: float = 512.0) -> np.ndarray:
+             max_memory_mb: float = 512.0, dtype: torch.dtype | None = torch.float64) -> np.ndarray:
     """1-based rank of each query's true gallery item (``positives[i]``) under a tie rule.
 
     ``pessimistic``: #{g : d(q,g) <= d(q,p*)} (ties count against, p* included);
@@ -638,7 +692,7 @@ def fg_ranks(query: Any, gallery: Any = None, positives: Any = None, distance: s
     """
     if ties not in TIE_RULES:
         raise ValueError(f"ties={ties!r} is not supported; choose one of {', '.join(TIE_RULES)}")
-    src = _DistanceSource(query, gallery, distance)
+    src = _DistanceSource(query, gallery, distance, dtype)
     if positives is None:
         raise ValueError("positives (the gallery index of each query's true item) is required")
     pos = _as_labels(positives, "positives", src.num_queries, src.device)
@@ -673,6 +727,7 @@ def fg_accuracy(
     *,
     chunk_size: int | None = None,
     max_memory_mb: float = 512.0,
+    dtype: torch.dtype | None = torch.float64,
 ) -> MetricResult:
     """Fine-grained acc@K: the share of queries whose true item ranks in the top K.
 
@@ -685,13 +740,15 @@ def fg_accuracy(
         distance: as in :func:`retrieval_metrics`.
         ties: ``"pessimistic"`` (default: every tied photo counts as ranked above the true
             one), ``"optimistic"`` or ``"stable"`` (gallery-index order).
+        dtype: precision of distances computed from embeddings (float64 by default, so
+            float32 rounding does not create ties); None keeps the embeddings' dtype.
 
     Returns:
         A :class:`MetricResult` ``{"acc@1": ..., ...}``; ``per_query["rank"]`` holds the
         1-based ranks and ``info`` the protocol.
     """
     ranks = fg_ranks(query, gallery, positives, distance, ties, chunk_size=chunk_size,
-                     max_memory_mb=max_memory_mb)
+                     max_memory_mb=max_memory_mb, dtype=dtype)
     n = len(ranks)
     gallery_size = _gallery_size(query, gallery)
     values = {f"acc@{int(k)}": (float((ranks <= int(k)).mean()) if n else float("nan")) for k in ks}

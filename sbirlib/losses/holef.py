@@ -154,7 +154,8 @@ class HOLEFLoss(nn.Module):
         self.lam = float(lam)
         if distance is not None and distance.dim != dim:
             raise ValueError(f"distance has dim {distance.dim}, the loss was built for dim {dim}")
-        self.distance = distance or HOLEFDistance(dim, init_std=init_std, diagonal=diagonal, generator=generator)
+        self.distance = distance if distance is not None else HOLEFDistance(
+            dim, init_std=init_std, diagonal=diagonal, generator=generator)
 
     def parts(
         self, anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor

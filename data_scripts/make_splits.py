@@ -51,6 +51,9 @@ D2S30 = [c.strip() for c in (
     "frog; banana; cake; hamburger; fan").split(";")]
 
 
+DASE_RAW = "https://github.com/Ben-Louis/SBIR-DASE-MEMS/raw/589f789f6766d267f4c728b3f3f235082de9023e/datasets/anno"
+
+
 def sempcyc_split(classes: list[str], n_train: int, n_val: int) -> tuple[list[str], list[str]]:
     """sem-pcyc's seeded class split (legacy global RNG, seed 0): returns (val, test)."""
     rs = np.random.RandomState(0)  # same stream as np.random.seed(0) + np.random.choice
@@ -148,16 +151,19 @@ def build() -> dict[str, tuple[dict, dict[str, list[str]]]]:
             "stays in its training classes (apparent leak); sbirlib keeps it unseen")
 
     # category-level protocols: manifests (the DASE query list is converted from the public JSON on demand)
-    for name, dataset, q, ntr in (("tuberlin_ext/cat/dsh10@dase", "tuberlin-ext", 10, 17500),
-                                  ("sketchy_ext/cat/dsh50@dase", "sketchy-ext", 50, 69231)):
+    for name, dataset, q, ntr, src in (("tuberlin_ext/cat/dsh10@dase", "tuberlin-ext", 10, 17500, "TUBerlin_sketch.json"),
+                                       ("sketchy_ext/cat/dsh50@dase", "sketchy-ext", 50, 69231, "sketchy_sketch.json")):
         out[name] = ({
+            "source_file": src,
+            "source_url": f"{DASE_RAW}/{src}",
             "name": name, "dataset": dataset, "task": "category",
             "origin": "Ben-Louis/SBIR-DASE-MEMS datasets/anno/{TUBerlin,sketchy}_sketch.json (DSH protocol, "
                       "unseeded shuffle: the committed JSON is the split)",
             "protocol": f"{q} query sketches per class; the rest train; gallery = all photos (also used for training)",
             "counts_expected": {"train_sketches": ntr},
-            "files_not_shipped": "query_test.txt / train_sketch.txt: run data_scripts/make_splits.py --dase-json "
-                                 "<file> --out <dir> and pass split_file=<dir> to the loader",
+            "files_not_shipped": "the query list is read at run time from <root>/splits/<source_file> (downloaded "
+                                 "by the dataset's fetch script) or from split_file=",
+            "validation": "10% of each class's training sketches, default_rng(0 + c) (sbirlib's choice)",
             "metrics": ["map@all", "p@100"],
         }, {})
     out["tuberlin/cat/low10@1"] = ({

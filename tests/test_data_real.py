@@ -301,6 +301,24 @@ def test_tuberlin_query_list(tmp_path):
     assert len(TUBerlin(tmp_path, "train", split_file=tmp_path / "split", val_fraction=0)) == 34
 
 
+def test_tuberlin_ext_dsh_split_reads_dase_json(tmp_path):
+    import json
+
+    make_tuberlin_full(tmp_path, per_class=12)
+    name = "tuberlin_ext/cat/dsh10@dase"
+    with pytest.raises(FileNotFoundError, match=r"TUBerlin_sketch\.json.*SBIR-DASE-MEMS"):
+        TUBerlinExt(tmp_path, "test", "sketch", split_name=name)
+    rows = {"train": [["sketches/ant/2.png", 0]],
+            "test": [["sketches/ant/3.png", 0], ["sketches/bear (animal)/13.png", 1], ["sketches/wine-bottle/30.png", 2]]}
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits" / "TUBerlin_sketch.json").write_text(json.dumps(rows))
+    test = TUBerlinExt(tmp_path, "test", "sketch", split_name=name)
+    assert sorted(Path(p).name for p in test.samples) == ["13.png", "3.png", "30.png"]
+    assert len(test.classes) == 3
+    train = TUBerlinExt(tmp_path, "train", "sketch", split_name=name, val_fraction=0)
+    assert len(train) == 3 * 12 - 3
+
+
 def test_tuberlin_ext_zero_shot_split_and_photo_folders(tmp_path):
     classes = class_list("tuberlin")
     for c, name in enumerate(classes):
@@ -484,7 +502,7 @@ def test_sketchy_ext_category_and_zero_shot(tmp_path):
     sk_test = SketchyExt(tmp_path, "test", "sketch", split_name=None)
     assert len(sk_test) == 6  # fewer than 50 sketches per class: all are queries
     with pytest.raises(KeyError, match=r"24 listed class.*swan"):
-        SketchyExt(tmp_path, "test", "sketch")  # sake25's unseen classes are not in this fake
+        SketchyExt(tmp_path, "test", "sketch", split_name="sketchy_ext/zs/sake25")  # classes absent here
     with pytest.raises(DataNotFoundError, match=r"sketchy-ext.*fetch_sketchy_ext\.py"):
         SketchyExt(tmp_path / "nothing", "test")
 

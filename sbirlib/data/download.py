@@ -574,6 +574,7 @@ class Resource:
 
 
 _DEEP_SBIR = "https://github.com/yuqian1023/Deep_SBIR_tf/raw/7cad9b22f04deb1dbdeebd469e0d86c5ef67edc1/data"
+_DASE = "https://github.com/Ben-Louis/SBIR-DASE-MEMS/raw/589f789f6766d267f4c728b3f3f235082de9023e/datasets/anno"
 _QMUL_V1_SHA = {
     "chairs/chairs_edge_db_test.mat": "d429cd73c92c1a6ceef3262f18a0c9acc135a4e8136fa04fbdd0bf4bc7a1be8a",
     "chairs/chairs_edge_db_train.mat": "4f21547d8c4466fcd86746d003ac148aa26bee9e834bfc341a40c62318b1c6a2",
@@ -615,6 +616,8 @@ RESOURCES: dict[str, list[Resource]] = {
         Resource(google_drive_url("0B2U-hnwRkpRrdGZKTzkwbkEwVkk"), "extended_photo.zip", extract=True,
                  rename={"EXTEND_image_sketchy": "extended_photo"},
                  note="MD5 unknown: the SHA-256 of the first download is recorded"),
+        Resource(f"{_DASE}/sketchy_sketch.json", "sketchy_sketch.json", subdir="splits",
+                 note="DSH query list (split sketchy_ext/cat/dsh50@dase); checksum recorded on first download"),
     ],
     "tuberlin": [
         Resource("http://cybertron.cg.tu-berlin.de/eitz/projects/classifysketch/sketches_png.zip",
@@ -623,6 +626,8 @@ RESOURCES: dict[str, list[Resource]] = {
     "tuberlin-ext": [
         Resource(google_drive_url("0B2U-hnwRkpRrMFVvTmFQa3dmSUk"), "images.zip", extract=True,
                  note="MD5 unknown: the SHA-256 of the first download is recorded"),
+        Resource(f"{_DASE}/TUBerlin_sketch.json", "TUBerlin_sketch.json", subdir="splits",
+                 note="DSH query list (split tuberlin_ext/cat/dsh10@dase); checksum recorded on first download"),
     ],
     "quickdraw-ext": [
         Resource("http://datasets.cvc.uab.es/QuickDraw/QuickDraw_sketches_final.zip",

@@ -23,10 +23,11 @@ Splits:
   otherwise sbirlib's seeded substitute (10 photos per class, ``default_rng(1000 + c)``) and the
   ``repr`` says so. Validation = ``round(0.1 * n)`` of each class's remaining photos (seeded).
   ``drop_invalid=True`` removes the sketches listed in ``info/invalid-*.txt``.
-* ``sketchy-ext`` is category-level or zero-shot: ``split_name="sketchy_ext/zs/sake25"`` (default),
-  ``".../sempcyc25"``, ``".../yelamarthi21"`` select classes; ``split_name=None`` is category-level
-  (per class 50 query sketches, seeded, or ``split_file=`` with a DASE-style ``query_test.txt``;
-  photos: every photo in every split, as in the DSH protocol). Photos come from the extended folder,
+* ``sketchy-ext`` is category-level or zero-shot: ``split_name="sketchy_ext/zs/sake25"``,
+  ``".../sempcyc25"``, ``".../yelamarthi21"`` select classes; ``split_name=None`` (default) is
+  category-level with 50 seeded query sketches per class; ``"sketchy_ext/cat/dsh50@dase"`` uses
+  DASE's published query list (``<root>/splits/sketchy_sketch.json``, or ``split_file=``). At
+  category level every photo is in every split, as in the DSH protocol. Photos come from the extended folder,
   which already holds the 12,500 originals, so the gallery has no duplicates (the ``-dedup``
   variants of splits.md).
 """
@@ -231,7 +232,7 @@ class SketchyExt(_SketchyBase):
         transform: Callable[[Any], Any] | None = None,
         download: bool = False,
         *,
-        split_name: str | None = "sketchy_ext/zs/sake25",
+        split_name: str | None = None,
         split_file: str | os.PathLike | None = None,
         rendering: str = "tx_000000000000",
         classes: Iterable[str] | None = None,
@@ -252,11 +253,20 @@ class SketchyExt(_SketchyBase):
             raise missing_dataset(self.dataset_name, base, "extended_photo/<class>/*.jpg (or EXTEND_image_sketchy/)")
         self.split_name, self.rendering, self.base = split_name, rendering, base
         wanted = list(classes) if classes is not None else None
-        zero_shot = split_name is not None
-        if zero_shot:
-            from sbirlib.data.splits import load_split
+        sp = None
+        if split_name is not None:
+            from sbirlib.data.splits import find_query_file, load_split
 
-            part = load_split(split_name).classes_for(split)
+            sp = load_split(split_name)
+            if sp.task == "category":
+                split_file = find_query_file(sp, [base, base.parent], split_file)
+                sp = None
+            elif sp.task != "zeroshot":
+                raise ValueError(f"split_name={split_name!r} is a {sp.task} split; Sketchy-Ext takes zero-shot or "
+                                 "category-level splits (use 'sketchy-fg' for instance-level)")
+        zero_shot = sp is not None
+        if sp is not None:
+            part = sp.classes_for(split)
             if wanted is not None:
                 keys = {name_key(c) for c in wanted}
                 part = tuple(c for c in part if name_key(c) in keys)
@@ -286,17 +296,14 @@ class SketchyExt(_SketchyBase):
                          image_size=image_size)
 
     def _query_list(self, path: Path, sketch_dir: Path) -> set[tuple[str, str]]:
+        from sbirlib.data.splits import read_query_list
+
         path = path / "query_test.txt" if (path.is_dir() or not path.suffix) else path
         if not path.is_file():
             raise FileNotFoundError(f"sketchy-ext: split file {path} not found; expected one <class>/<file> per line "
-                                    "(data_scripts/make_splits.py --dase-json sketchy_sketch.json --out DIR)")
+                                    "or DASE's sketchy_sketch.json")
         resolver = ClassNameResolver([p.name for p in sketch_dir.iterdir() if p.is_dir()], where=str(sketch_dir))
-        out = set()
-        for line in path.read_text().splitlines():
-            if line.strip():
-                cls, fname = line.strip().rsplit("/", 1)
-                out.add((resolver.resolve(cls.rsplit("/", 1)[-1]), fname))
-        return out
+        return {(resolver.resolve(cls), fname) for cls, fname in read_query_list(path)}
 
     def extra_repr(self) -> str:
         return f"Rendering: {self.rendering}\nSplit name: {self.split_name}"
@@ -313,8 +320,8 @@ def _build_sketchy(root=None, split="train", modality="sketch", **kwargs) -> Ske
 
 @register_dataset(
     "sketchy-ext",
-    "Sketchy-Extended (Sketchy sketches + 73,002 photos); zero-shot split_name sketchy_ext/zs/sake25 (default) | "
-    "sempcyc25 | yelamarthi21, or split_name=None for category-level",
+    "Sketchy-Extended (Sketchy sketches + 73,002 photos); category-level by default (or split_name="
+    "sketchy_ext/cat/dsh50@dase), zero-shot with split_name=sketchy_ext/zs/sake25 | sempcyc25 | yelamarthi21",
 )
 def _build_sketchy_ext(root=None, split="train", modality="sketch", **kwargs) -> SketchyExt:
     return SketchyExt(root=root, split=split, modality=modality, **kwargs)

@@ -18,8 +18,10 @@ Splits (sbirlib's decisions where the dataset has none; all seeded and documente
   ``c``), the rest is train.
 * ``split_name="tuberlin_ext/zs/sake30"`` (or any shipped zero-shot split): train = seen minus
   val classes, val = val classes, test = unseen classes, all sketches/photos of those classes.
-* ``split_file=DIR`` with ``query_test.txt`` (e.g. converted from DASE's JSON by
-  ``data_scripts/make_splits.py``): those sketches are the test queries.
+* ``split_name="tuberlin_ext/cat/dsh10@dase"`` (category level, DSH protocol): the 2,500 test
+  queries of DASE's published ``TUBerlin_sketch.json``, read from ``<root>/splits/`` (the fetch
+  script downloads it) or ``split_file=``; every other sketch is train/val.
+* ``split_file=PATH``: a ``query_test.txt`` (one ``<class>/<file>`` per line) or DASE JSON.
 
 Category-level photos (TU-Berlin-Ext, no zero-shot split) are the same in every split: the DSH
 protocol trains on all photos and retrieves from all of them.
@@ -111,8 +113,10 @@ class TUBerlin(ClassFolderDataset):
         modality: ``"sketch"`` (TU-Berlin has no photos; use :class:`TUBerlinExt`).
         transform: applied to the PIL image; ``None`` gives a ``[1, H, W]`` float tensor.
         download: fetch the official PNG archive into ``root`` first.
-        split_name: a shipped zero-shot split (``"tuberlin_ext/zs/sake30"``), or ``None``.
-        split_file: a folder with ``query_test.txt`` (``<class>/<file>`` per line) for the test queries.
+        split_name: a shipped zero-shot split (``"tuberlin_ext/zs/sake30"``), the category-level
+            ``"tuberlin_ext/cat/dsh10@dase"``, or ``None`` (10 lowest ids per class are test).
+        split_file: the test queries: ``query_test.txt`` (``<class>/<file>`` per line, or its folder)
+            or DASE's JSON.
         classes: restrict to these classes (any spelling); unknown names raise.
         val_fraction, val_seed: validation carve-out (per class, or of the seen classes).
         image_size: resize to this square size (``None``: native size).
@@ -159,9 +163,14 @@ class TUBerlin(ClassFolderDataset):
             from sbirlib.data.splits import load_split
 
             self._split_obj = load_split(split_name)
-            if self._split_obj.task != "zeroshot":
-                raise ValueError(f"split_name={split_name!r} is a {self._split_obj.task} split; only zero-shot "
-                                 "splits select classes (use split_file= for a category-level query list)")
+            if self._split_obj.task not in ("zeroshot", "category"):
+                raise ValueError(f"split_name={split_name!r} is a {self._split_obj.task} split; TU-Berlin takes "
+                                 "zero-shot or category-level splits")
+            if self._split_obj.task == "category":
+                from sbirlib.data.splits import find_query_file
+
+                split_file = find_query_file(self._split_obj, [base, base.parent], split_file)
+                self._split_obj = None  # category level: every class, queries from the list
 
         sketches = self._index_sketches(layout, sketch_dir, split, classes, split_file)
         if modality == "sketch":
@@ -217,17 +226,14 @@ class TUBerlin(ClassFolderDataset):
         return self._carve(rest, split)
 
     def _read_query_list(self, folder: Path, sketch_dir: Path) -> set[str]:
+        from sbirlib.data.splits import read_query_list
+
         path = folder / "query_test.txt" if (folder.is_dir() or not folder.suffix) else folder
         if not path.is_file():
             raise FileNotFoundError(f"{self.dataset_name}: split file {path} not found; expected a text file with "
-                                    "one <class>/<file> per line (make it with data_scripts/make_splits.py --dase-json)")
+                                    "one <class>/<file> per line, or DASE's TUBerlin_sketch.json")
         resolver = ClassNameResolver([p.name for p in sketch_dir.iterdir() if p.is_dir()], where=str(sketch_dir))
-        out = set()
-        for line in path.read_text().splitlines():
-            if line.strip():
-                cls, fname = line.strip().rsplit("/", 1)
-                out.add(f"{resolver.resolve(cls)}/{fname}")
-        return out
+        return {f"{resolver.resolve(cls)}/{fname}" for cls, fname in read_query_list(path)}
 
     def _carve(self, files: dict[str, list[Path]], split: str) -> dict[str, list[Path]]:
         out = {}

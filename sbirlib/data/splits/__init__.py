@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Split", "load_split", "list_splits", "class_list", "SPLITS_DIR"]
+__all__ = ["Split", "load_split", "list_splits", "class_list", "read_query_list", "find_query_file", "SPLITS_DIR"]
 
 SPLITS_DIR = Path(__file__).resolve().parent
 
@@ -141,4 +141,57 @@ def load_split(name: str, *, verify: bool = True) -> Split:
         val=lists.pop("val", ()),
         files=lists,
         manifest=manifest,
+    )
+
+
+def read_query_list(path: str | Path) -> set[tuple[str, str]]:
+    """``{(class folder, file name)}`` of the test queries in ``path``.
+
+    Accepts a text file with one ``[...]/<class>/<file>`` per line, or DASE's JSON
+    (``{"train": [[path, label], ...], "test": [[path, label], ...]}``; its ``"test"`` part).
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        try:
+            rows = [r[0] for r in json.loads(path.read_text(encoding="utf-8"))["test"]]
+        except (ValueError, KeyError, TypeError, IndexError) as err:
+            raise ValueError(f"{path}: expected DASE's JSON with a 'test' list of [path, label] pairs ({err})") from err
+    else:
+        rows = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    out = set()
+    for row in rows:
+        parts = [p for p in row.replace("\\", "/").split("/") if p]
+        if len(parts) < 2:
+            raise ValueError(f"{path}: line {row!r} is not <class>/<file>")
+        out.add((parts[-2], parts[-1]))
+    return out
+
+
+def find_query_file(split: Split, roots: list[Path], split_file: str | Path | None = None) -> Path:
+    """The query list of a category-level split: ``split_file``, else the split's
+    ``source_file`` looked up in ``<root>/splits/`` and ``<root>/`` for each root.
+
+    Raises ``FileNotFoundError`` saying where it looked and how to get the file.
+    """
+    if split_file is not None:
+        p = Path(split_file)
+        p = p / "query_test.txt" if p.is_dir() else p
+        if not p.is_file():
+            raise FileNotFoundError(f"split file {p} not found; expected a text file with one <class>/<file> per "
+                                    "line or DASE's *_sketch.json")
+        return p
+    name = split.manifest.get("source_file")
+    if not name:
+        raise FileNotFoundError(f"split {split.full_name} ships no query list and names no source file; "
+                                "pass split_file=")
+    looked = []
+    for root in roots:
+        for cand in (root / "splits" / name, root / name):
+            looked.append(str(cand))
+            if cand.is_file():
+                return cand
+    url = split.manifest.get("source_url", "")
+    raise FileNotFoundError(
+        f"split {split.full_name} needs its published query list {name} (looked in {', '.join(looked)}). "
+        f"The dataset's fetch script downloads it into <root>/splits/ ({url}); or pass split_file=PATH."
     )

@@ -583,4 +583,15 @@ def test_registered_names_and_descriptions():
     for name in ("sketchy", "sketchy-ext", "tuberlin", "tuberlin-ext", "quickdraw-ext", "qmul-v1", "qmul-v2",
                  "sketchy-fg"):
         assert name in names, name
-        assert 20 < len(names[name]) < 250 and "\n" not in names[name]
+        assert 20 < len(names[name]) <= 130 and "\n" not in names[name]
+
+
+def test_fingerprints_track_content(tmp_path):
+    make_tuberlin_full(tmp_path, per_class=12)
+    before = TUBerlin(tmp_path, "test").fingerprint()
+    assert before == TUBerlin(tmp_path, "test").fingerprint()
+    _png(tmp_path / "png" / "ant" / "1.png", size=9)  # re-encoded file: new size on disk
+    assert TUBerlin(tmp_path, "test").fingerprint() != before
+    make_qmul_v2(tmp_path / "v2")
+    fp = QMULV2(tmp_path / "v2", "test").fingerprint()
+    assert fp == QMULV2(tmp_path / "v2", "test").fingerprint() != QMULV2(tmp_path / "v2", "val").fingerprint()

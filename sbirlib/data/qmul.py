@@ -491,6 +491,14 @@ class QMULV2(SBIRImageDataset):
         super().__init__(samples, [0] * len(samples), [category], modality, split, instances=instances,
                          transform=transform, root=folder)
 
+    def fingerprint(self) -> str:
+        """SHA-256 of the stroke pickle plus this split's keys / photo ids (recorded in run records)."""
+        import hashlib
+
+        digest = hashlib.sha256(file_sha256(self.pickle_path).encode())
+        digest.update("\n".join(map(str, self.samples if self.modality == "photo" else self.keys)).encode())
+        return digest.hexdigest()
+
     def load_sample(self, sample: Any) -> Any:
         from sbirlib.data.vector import rasterize_strokes
 
@@ -509,8 +517,7 @@ class QMULV2(SBIRImageDataset):
 
 @register_dataset(
     "qmul-v1",
-    "QMUL Shoe-V1 / Chair-V1 / Handbag FG-SBIR (category=shoes|chairs|handbags|any folder with "
-    "<cat>_{sketch,edge}_db_{train,test}.mat); sketch i <-> photo edge map i; val = 10% of train, seed 0",
+    "QMUL Shoe-V1/Chair-V1/Handbag FG-SBIR: sketch i <-> photo edge map i (.mat); category=any folder with the files",
 )
 def _build_qmul_v1(root=None, split="train", modality="sketch", **kwargs) -> QMULV1:
     return QMULV1(root=root, split=split, modality=modality, **kwargs)
@@ -518,8 +525,7 @@ def _build_qmul_v1(root=None, split="train", modality="sketch", **kwargs) -> QMU
 
 @register_dataset(
     "qmul-v2",
-    "QMUL Shoe-V2 / Chair-V2 FG-SBIR (category=shoes|chairs): photo folder + vector-sketch pickle rasterised "
-    "on the fly; photo id = key minus its last _<k>; val = 10% of training photos, seed 0",
+    "QMUL Shoe-V2/Chair-V2 FG-SBIR: photos + vector-sketch pickle rasterised on the fly (category=shoes|chairs)",
 )
 def _build_qmul_v2(root=None, split="train", modality="sketch", **kwargs) -> QMULV2:
     return QMULV2(root=root, split=split, modality=modality, **kwargs)

@@ -176,6 +176,7 @@ class QuickDrawBitmap(SBIRImageDataset):
             arrays.append(np.asarray(arr[idx]))
             labels += [label] * len(idx)
             rows += idx
+        self._files = [files[n] for n in names]
         self._data = np.concatenate(arrays) if arrays else np.zeros((0, 28, 28), np.uint8)
         self.rows = rows
         super().__init__(list(range(len(self._data))), labels, names, "sketch", split, transform=transform, root=base)
@@ -190,6 +191,14 @@ class QuickDrawBitmap(SBIRImageDataset):
             raise ValueError(f"{path}: expected uint8 (N, 784) 28x28 bitmaps, got {arr.dtype} {arr.shape}")
         return arr.reshape(-1, 28, 28)
 
+    def fingerprint(self) -> str:
+        """SHA-256 of the selected drawings' bytes, labels and rows (recorded in run records)."""
+        import hashlib
+
+        digest = hashlib.sha256(np.ascontiguousarray(self._data).tobytes())
+        digest.update(np.asarray(self.labels, dtype=np.int64).tobytes() + np.asarray(self.rows, dtype=np.int64).tobytes())
+        return digest.hexdigest()
+
     def load_sample(self, sample: Any) -> Any:
         arr = self._data[int(sample)]
         image = Image.fromarray(255 - arr if self.invert else np.array(arr))
@@ -203,8 +212,7 @@ class QuickDrawBitmap(SBIRImageDataset):
 
 @register_dataset(
     "quickdraw-ext",
-    "QuickDraw-Extended (110 classes, ~330k sketches, ~204k Flickr photos); zero-shot split "
-    "quickdraw_ext/zs/d2s30 by default (30 unseen classes)",
+    "QuickDraw-Extended zero-shot SBIR: 110 classes of doodles + Flickr photos; split quickdraw_ext/zs/d2s30",
 )
 def _build_quickdraw_ext(root=None, split="train", modality="sketch", **kwargs) -> QuickDrawExt:
     return QuickDrawExt(root=root, split=split, modality=modality, **kwargs)
@@ -212,8 +220,7 @@ def _build_quickdraw_ext(root=None, split="train", modality="sketch", **kwargs) 
 
 @register_dataset(
     "quickdraw-bitmap",
-    "Google Quick, Draw! 28x28 numpy_bitmap sketches (e.g. the 14-class quickdraw_subset); sketches only, "
-    "inverted to dark strokes on white",
+    "Quick, Draw! 28x28 numpy_bitmap sketches (e.g. the 14-class small subset); sketches only",
 )
 def _build_quickdraw_bitmap(root=None, split="train", modality="sketch", **kwargs) -> QuickDrawBitmap:
     return QuickDrawBitmap(root=root, split=split, modality=modality, **kwargs)

@@ -311,8 +311,7 @@ class SketchyExt(_SketchyBase):
 
 @register_dataset(
     "sketchy",
-    "Sketchy (125 classes, 75,481 sketches of 12,500 photos, 256x256 renderings); split by photo, test = "
-    "official info/testset.txt when present",
+    "Sketchy: 125 classes, 75,481 sketches of 12,500 photos; split by photo (official test set when present)",
 )
 def _build_sketchy(root=None, split="train", modality="sketch", **kwargs) -> Sketchy:
     return Sketchy(root=root, split=split, modality=modality, **kwargs)
@@ -320,8 +319,7 @@ def _build_sketchy(root=None, split="train", modality="sketch", **kwargs) -> Ske
 
 @register_dataset(
     "sketchy-ext",
-    "Sketchy-Extended (Sketchy sketches + 73,002 photos); category-level by default (or split_name="
-    "sketchy_ext/cat/dsh50@dase), zero-shot with split_name=sketchy_ext/zs/sake25 | sempcyc25 | yelamarthi21",
+    "Sketchy-Extended: Sketchy sketches + 73,002 photos; category-level (dsh50) or zero-shot (sake25, sempcyc25, yelamarthi21)",
 )
 def _build_sketchy_ext(root=None, split="train", modality="sketch", **kwargs) -> SketchyExt:
     return SketchyExt(root=root, split=split, modality=modality, **kwargs)
@@ -329,8 +327,7 @@ def _build_sketchy_ext(root=None, split="train", modality="sketch", **kwargs) ->
 
 @register_dataset(
     "sketchy-fg",
-    "Sketchy instance-level FG-SBIR: sketch <stem>-<k> <-> photo <stem>, official 1,250-photo test set "
-    "(info/testset.txt), optional removal of invalid sketches",
+    "Sketchy instance-level FG-SBIR: sketch <stem>-<k> <-> photo <stem>; official 1,250-photo test set",
 )
 def _build_sketchy_fg(root=None, split="train", modality="sketch", **kwargs) -> SketchyFG:
     return SketchyFG(root=root, split=split, modality=modality, **kwargs)

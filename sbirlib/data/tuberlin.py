@@ -65,6 +65,22 @@ class ClassFolderDataset(SBIRImageDataset):
         self.image_size = image_size
         self.native_size = native_size
 
+    def fingerprint(self) -> str:
+        """SHA-256 over the relative paths and byte sizes of this split's files (cheap: no reads).
+
+        Changes when files are added, removed, renamed or re-encoded; recorded in run records.
+        """
+        import hashlib
+
+        digest = hashlib.sha256()
+        root = Path(self.root) if self.root is not None else None
+        for path, label in zip(self.samples, self.labels):
+            p = Path(path)
+            rel = p.relative_to(root) if root is not None and p.is_relative_to(root) else p
+            size = p.stat().st_size if p.exists() else -1
+            digest.update(f"{rel.as_posix()}\t{size}\t{label}\n".encode())
+        return digest.hexdigest()
+
     def load_sample(self, sample: Any) -> Any:
         image = load_image(sample, "RGB" if self.modality == "photo" else "L")
         size = self.image_size or self.native_size
@@ -278,8 +294,7 @@ class TUBerlinExt(TUBerlin):
 
 @register_dataset(
     "tuberlin",
-    "TU-Berlin sketches (250 classes x 80; also the 40-class tu-train/tu-test subset); test = 10 lowest ids "
-    "per class, val = 10% of the rest, seed 0",
+    "TU-Berlin sketches: 250 classes x 80 (or the 40-class tu-train/tu-test subset); sketches only",
 )
 def _build_tuberlin(root=None, split="train", modality="sketch", **kwargs) -> TUBerlin:
     return TUBerlin(root=root, split=split, modality=modality, **kwargs)
@@ -287,8 +302,7 @@ def _build_tuberlin(root=None, split="train", modality="sketch", **kwargs) -> TU
 
 @register_dataset(
     "tuberlin-ext",
-    "TU-Berlin-Extended: TU-Berlin sketches + ~204k ImageNet photos (category-level, or zero-shot with "
-    "split_name='tuberlin_ext/zs/sake30' | 'tuberlin_ext/zs/sempcyc30')",
+    "TU-Berlin-Extended: TU-Berlin sketches + ~204k ImageNet photos; category-level (dsh10) or zero-shot (sake30, sempcyc30)",
 )
 def _build_tuberlin_ext(root=None, split="train", modality="sketch", **kwargs) -> TUBerlinExt:
     return TUBerlinExt(root=root, split=split, modality=modality, **kwargs)

@@ -595,3 +595,17 @@ def test_fingerprints_track_content(tmp_path):
     make_qmul_v2(tmp_path / "v2")
     fp = QMULV2(tmp_path / "v2", "test").fingerprint()
     assert fp == QMULV2(tmp_path / "v2", "test").fingerprint() != QMULV2(tmp_path / "v2", "val").fingerprint()
+
+
+def test_sketchy_fg_cross_category(tmp_path):
+    names = class_list("sketchy")
+    for ci, c in enumerate(names):
+        _png(tmp_path / "rendered_256x256" / "photo" / "tx_000000000000" / c / f"n{ci}_1.jpg", mode="RGB")
+        _png(tmp_path / "rendered_256x256" / "sketch" / "tx_000000000000" / c / f"n{ci}_1-1.png")
+    test_sk = build_dataset("sketchy-fg-cc", root=tmp_path, split="test", modality="sketch")
+    test_ph = build_dataset("sketchy-fg-cc", root=tmp_path, split="test", modality="photo")
+    train = build_dataset("sketchy-fg-cc", root=tmp_path, split="train", modality="photo")
+    assert len(test_sk.classes) == 21 and len(test_ph) == 21 and len(train.classes) == 94
+    assert "whole classes" in repr(test_sk)
+    assert sorted(test_sk.instances) == sorted(test_ph.instances)
+    assert not set(train.classes) & set(test_ph.classes)

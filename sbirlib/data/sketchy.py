@@ -23,6 +23,11 @@ Splits:
   otherwise sbirlib's seeded substitute (10 photos per class, ``default_rng(1000 + c)``) and the
   ``repr`` says so. Validation = ``round(0.1 * n)`` of each class's remaining photos (seeded).
   ``drop_invalid=True`` removes the sketches listed in ``info/invalid-*.txt``.
+* ``sketchy-fg-cc`` (cross-category FG, Pang et al. 2019): instance-level retrieval on classes never
+  seen in training. The class lists of the papers are unpublished; sbirlib's decision is the
+  published 104/21 split ``sketchy_ext/zs/yelamarthi21`` (train = seen minus val classes, val =
+  10% of the seen classes, test = the 21 unseen classes, all photos of each class). Numbers on
+  it are not comparable with the papers' own splits.
 * ``sketchy-ext`` is category-level or zero-shot: ``split_name="sketchy_ext/zs/sake25"``,
   ``".../sempcyc25"``, ``".../yelamarthi21"`` select classes; ``split_name=None`` (default) is
   category-level with 50 seeded query sketches per class; ``"sketchy_ext/cat/dsh50@dase"`` uses
@@ -130,6 +135,7 @@ class Sketchy(_SketchyBase):
         classes: Iterable[str] | None = None,
         test_list: str = "auto",
         drop_invalid: bool = False,
+        split_name: str | None = None,
         val_fraction: float = 0.1,
         val_seed: int = 0,
         image_size: int | None = None,
@@ -137,6 +143,18 @@ class Sketchy(_SketchyBase):
         verify_str_arg(split, "split", SPLITS)
         verify_str_arg(modality, "modality", ("sketch", "photo"))
         verify_str_arg(test_list, "test_list", ("auto", "official", "seeded"))
+        self.split_name = split_name
+        if split_name is not None:  # cross-category FG: whole classes per split
+            from sbirlib.data.splits import load_split
+
+            sp = load_split(split_name)
+            if sp.task != "zeroshot":
+                raise ValueError(f"split_name={split_name!r} is not a class split (task {sp.task!r})")
+            part = sp.classes_for(split)
+            if classes is not None:
+                keys = {name_key(c) for c in classes}
+                part = tuple(c for c in part if name_key(c) in keys)
+            classes = list(part)
         if download and root is not None:
             fetch("sketchy", Path(root))
             fetch("sketchy-info", Path(root))
@@ -155,7 +173,8 @@ class Sketchy(_SketchyBase):
         if test_list == "official" and not testset.is_file():
             raise missing_dataset(self.dataset_name, base, "info/testset.txt (from info-06-04.7z)")
         use_official = test_list != "seeded" and testset.is_file()
-        self.test_list = "official info/testset.txt" if use_official else "seeded (10 photos per class)"
+        self.test_list = ("whole classes from " + split_name if split_name is not None else
+                          "official info/testset.txt" if use_official else "seeded (10 photos per class)")
         photo_resolver = ClassNameResolver(names, where=str(photo_dir))
         official = self._read_info_list(testset, photo_resolver) if use_official else set()
         # all photos (every split) define the instance ids
@@ -164,6 +183,9 @@ class Sketchy(_SketchyBase):
         chosen: dict[str, set[str]] = {}
         for ci, c in enumerate(names):
             stems = sorted(p.stem for p in photos[c])
+            if split_name is not None:
+                chosen[c] = set(stems)
+                continue
             if use_official:
                 test = [s for s in stems if (c, s) in official]
             else:
@@ -214,7 +236,7 @@ class SketchyFG(Sketchy):
 
     def __init__(self, *args: Any, test_list: str = "auto", **kwargs: Any) -> None:
         super().__init__(*args, test_list=test_list, **kwargs)
-        if not self.test_list.startswith("official"):
+        if self.split_name is None and not self.test_list.startswith("official"):
             warnings.warn("Sketchy FG: info/testset.txt not found; using sbirlib's seeded test photos, which are "
                           "NOT the official instance-level test set (fetch info-06-04.7z)", stacklevel=2)
 
@@ -307,6 +329,15 @@ class SketchyExt(_SketchyBase):
 
     def extra_repr(self) -> str:
         return f"Rendering: {self.rendering}\nSplit name: {self.split_name}"
+
+
+@register_dataset(
+    "sketchy-fg-cc",
+    "Sketchy cross-category FG-SBIR: instance retrieval on unseen classes (104/21 split sketchy_ext/zs/yelamarthi21)",
+)
+def _build_sketchy_fg_cc(root=None, split="train", modality="sketch", split_name="sketchy_ext/zs/yelamarthi21",
+                         **kwargs) -> SketchyFG:
+    return SketchyFG(root=root, split=split, modality=modality, split_name=split_name, **kwargs)
 
 
 @register_dataset(

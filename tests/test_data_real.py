@@ -609,3 +609,22 @@ def test_sketchy_fg_cross_category(tmp_path):
     assert "whole classes" in repr(test_sk)
     assert sorted(test_sk.instances) == sorted(test_ph.instances)
     assert not set(train.classes) & set(test_ph.classes)
+
+
+def test_qmul_v2_dlinet_raster_layout(tmp_path):
+    folder = tmp_path / "ShoeV2"
+    for part, ids in (("train", ["a_1-x", "b"]), ("test", ["c"])):
+        for pid in ids:
+            _png(folder / f"{part}B" / f"{pid}.png", size=16, mode="RGB")
+            for k in (1, 2):
+                rgba = Image.new("RGBA", (16, 16), (0, 0, 0, 0))
+                rgba.putpixel((3, 4), (0, 0, 0, 255))  # one opaque stroke pixel
+                (folder / f"{part}A").mkdir(parents=True, exist_ok=True)
+                rgba.save(folder / f"{part}A" / f"{pid}_{k}.png")
+    sk = QMULV2(tmp_path, "train", category="shoes", image_size=16, val_fraction=0)
+    ph = QMULV2(tmp_path, "train", "photo", category="shoes", image_size=16, val_fraction=0)
+    assert sk.layout == "raster" and len(sk) == 4 and len(ph) == 2
+    assert sorted(set(sk.instances)) == sorted(ph.instances)
+    img = sk[0]["image"][0]
+    assert img[4, 3] == 0.0 and img[0, 0] == 1.0  # alpha -> dark stroke on white
+    assert len(QMULV2(tmp_path, "test", category="shoes", image_size=16)) == 2

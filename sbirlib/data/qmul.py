@@ -371,9 +371,12 @@ _V2_SUBDIRS = ("qmul_v2", "qmul-v2", "QMUL_V2", "chairv2_vector", "shoev2_vector
 
 
 def _v2_folder(folder: Path, name: str) -> Path | None:
-    """The folder holding ``<name>_Coordinate`` (``folder`` itself or ``folder/<name>``)."""
+    """The folder holding ``<name>_Coordinate`` or DLI-Net's ``trainA/ trainB/ testA/ testB/``
+    (``folder`` itself or ``folder/<name>``)."""
     for cand in (folder, folder / name):
         if (cand / f"{name}_Coordinate").is_file():
+            return cand
+        if all((cand / d).is_dir() for d in ("trainA", "trainB", "testA", "testB")):
             return cand
     return None
 
@@ -392,13 +395,30 @@ def v2_photo_id(key: str) -> str:
     return head
 
 
+def _raster_sketch(path: Path) -> Image.Image:
+    """A DLI-Net-layout sketch PNG as dark strokes on white.
+
+    Those PNGs keep the strokes in the **alpha channel** (DLI-Net's loader reads it); a PNG with
+    alpha becomes ``255 - alpha``, one without is converted to grayscale as is.
+    """
+    img = load_image(path, "RGBA")
+    with Image.open(path) as raw:
+        has_alpha = "A" in raw.getbands() or "transparency" in raw.info
+    if has_alpha:
+        alpha = np.asarray(img.getchannel("A"))
+        return Image.fromarray((255 - alpha).astype(np.uint8))
+    return img.convert("L")
+
+
 class QMULV2(SBIRImageDataset):
-    """QMUL Shoe-V2 / Chair-V2 in the vector form (strokes rasterised on the fly).
+    """QMUL Shoe-V2 / Chair-V2: vector form (strokes rasterised on the fly) or DLI-Net's raster layout.
 
     Args:
         root: folder holding ``<Name>_Coordinate`` (``Name`` = ``ShoeV2`` | ``ChairV2``), directly
             or in ``<Name>/``, ``qmul_v2/`` or ``chairv2_vector/``; photos in ``photo/<id>.png``
-            next to the pickle (only needed for ``modality="photo"``).
+            next to the pickle (only needed for ``modality="photo"``). Alternatively DLI-Net's
+            ``trainA/`` (sketches ``<id>_<k>.png``, strokes in the alpha channel), ``trainB/``
+            (photos ``<id>.png``), ``testA/``, ``testB/``.
         split: ``"train"`` | ``"val"`` | ``"test"``; val = ``round(val_fraction * train photos)``
             photo ids with all their sketches (sorted ids, ``default_rng(val_seed).permutation``).
         category: ``"shoes"`` | ``"chairs"``.
@@ -447,13 +467,28 @@ class QMULV2(SBIRImageDataset):
         assert folder is not None
         self.folder = folder
         self.pickle_path = folder / f"{name}_Coordinate"
-        strokes = load_stroke_pickle(self.pickle_path)
         by_split: dict[str, dict[str, list[str]]] = {"train": {}, "test": {}}
-        for key in sorted(strokes):
-            part = key.strip("/").split("/", 1)[0]
-            if part not in by_split:
-                raise ValueError(f"{self.pickle_path}: key {key!r} starts with neither /train/ nor /test/")
-            by_split[part].setdefault(v2_photo_id(key), []).append(key)
+        photo_files: dict[str, Path] = {}
+        if self.pickle_path.is_file():
+            self.layout = "vector"
+            strokes = load_stroke_pickle(self.pickle_path)
+            for key in sorted(strokes):
+                part = key.strip("/").split("/", 1)[0]
+                if part not in by_split:
+                    raise ValueError(f"{self.pickle_path}: key {key!r} starts with neither /train/ nor /test/")
+                by_split[part].setdefault(v2_photo_id(key), []).append(key)
+        else:  # DLI-Net raster layout: sketches <id>_<k>.png in trainA/testA, photos <id>.png in trainB/testB
+            self.layout = "raster"
+            strokes = {}
+            for part, (sk_dir, ph_dir) in {"train": ("trainA", "trainB"), "test": ("testA", "testB")}.items():
+                sk_files = sorted(p for p in (folder / sk_dir).iterdir() if p.suffix.lower() == ".png")
+                if not sk_files:
+                    raise ValueError(f"QMUL V2 {name}: {folder / sk_dir} is empty; expected <photo_id>_<k>.png sketches")
+                for p in sk_files:
+                    by_split[part].setdefault(v2_photo_id(p.stem), []).append(str(p))
+                for p in (folder / ph_dir).iterdir():
+                    if p.suffix.lower() in (".png", ".jpg", ".jpeg"):
+                        photo_files[p.stem] = p
         all_ids = sorted(set(by_split["train"]) | set(by_split["test"]))
         overlap = set(by_split["train"]) & set(by_split["test"])
         if overlap:
@@ -469,17 +504,19 @@ class QMULV2(SBIRImageDataset):
         self.photo_ids = ids
         if modality == "sketch":
             self.keys = [k for pid in ids for k in by_split[src][pid]]
-            self._strokes = {k: strokes[k] for k in self.keys}
+            self._strokes = {k: strokes[k] for k in self.keys} if self.layout == "vector" else {}
             samples: list[Any] = list(self.keys)
             instances = [self.photo_index[v2_photo_id(k)] for k in self.keys]
         else:
             photo_dir = folder / "photo"
-            if not photo_dir.is_dir():
+            if self.layout == "raster":
+                pass
+            elif not photo_dir.is_dir():
                 raise missing_dataset(
                     "qmul-v2", folder,
                     f"photos in {photo_dir}/<photo_id>.png (this copy has the vector sketches only; the photos "
                     "come from the SketchX download page)", extra)
-            found = {p.stem: p for p in photo_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")}
+            found = photo_files or {p.stem: p for p in photo_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg")}
             missing = [pid for pid in ids if pid not in found]
             if missing:
                 raise FileNotFoundError(f"QMUL V2 {name}: {len(missing)} of {len(ids)} photos missing from "
@@ -495,15 +532,19 @@ class QMULV2(SBIRImageDataset):
         """SHA-256 of the stroke pickle plus this split's keys / photo ids (recorded in run records)."""
         import hashlib
 
-        digest = hashlib.sha256(file_sha256(self.pickle_path).encode())
+        digest = hashlib.sha256(file_sha256(self.pickle_path).encode() if self.layout == "vector" else b"raster")
         digest.update("\n".join(map(str, self.samples if self.modality == "photo" else self.keys)).encode())
         return digest.hexdigest()
 
     def load_sample(self, sample: Any) -> Any:
         from sbirlib.data.vector import rasterize_strokes
 
-        if self.modality == "sketch":
+        if self.modality == "sketch" and self.layout == "vector":
             image = rasterize_strokes(self._strokes[sample], self.image_size, line_width=self.line_width)
+        elif self.modality == "sketch":
+            image = _raster_sketch(Path(sample))
+            if image.size != (self.image_size, self.image_size):
+                image = image.resize((self.image_size, self.image_size), Image.Resampling.BILINEAR)
         else:
             image = load_image(sample, "RGB")
             if image.size != (self.image_size, self.image_size):
@@ -511,7 +552,7 @@ class QMULV2(SBIRImageDataset):
         return image_to_tensor(image) if self.transform is None else image
 
     def extra_repr(self) -> str:
-        return "\n".join([f"Category: {self.category} ({self.variant_name}, vector sketches)",
+        return "\n".join([f"Category: {self.category} ({self.variant_name}, {self.layout} sketches)",
                           f"Photos: {len(self.photo_ids)}", f"Raster: {self.image_size} px, line {self.line_width}"])
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "ten_views",
     "multiview_embeddings",
     "multiview_distance",
+    "multiview_fg_accuracy",
     "evaluate_fg_multiview",
 ]
 
@@ -162,18 +163,43 @@ def evaluate_fg_multiview(
     :func:`sbirlib.evaluation.fg_accuracy` on the averaged distance matrix. Returns the metric
     dict (``{"acc@1": ..., "acc@10": ...}``), plus the distance matrix if ``return_distance``.
     """
+    emb_s = multiview_embeddings(encode_sketch, sketch_ds, crop, views=views, batch_size=batch_size, device=device)
+    emb_p = multiview_embeddings(encode_photo, photo_ds, crop, views=views, batch_size=batch_size, device=device)
+    metrics, dist = multiview_fg_accuracy(emb_s, emb_p, list(sketch_ds.instances), list(photo_ds.instances),
+                                          distance=distance, ks=ks)
+    return (metrics, dist) if return_distance else metrics
+
+
+def multiview_fg_accuracy(
+    emb_sketch: torch.Tensor,
+    emb_photo: torch.Tensor,
+    sketch_instances: Sequence[int],
+    photo_instances: Sequence[int],
+    *,
+    views: int | None = None,
+    distance: DistanceLike = "sqeuclidean",
+    ks: Sequence[int] = (1, 10),
+):
+    """acc@K from precomputed view embeddings ``[V, N, D]``; returns ``(metrics, distance matrix)``.
+
+    ``views`` uses only the first ``views`` of the ``V`` views (``1`` = centre crop), so one
+    embedding pass serves the 10-view and the single-view test, and any number of distances.
+    The gallery is de-duplicated by instance; ranks are pessimistic.
+    """
     from sbirlib.evaluation.metrics import fg_accuracy
     from sbirlib.evaluation.retrieval import fg_gallery
 
-    emb_s = multiview_embeddings(encode_sketch, sketch_ds, crop, views=views, batch_size=batch_size, device=device)
-    emb_p = multiview_embeddings(encode_photo, photo_ds, crop, views=views, batch_size=batch_size, device=device)
+    if views is not None:
+        _check_views(views)
+        if views > emb_sketch.shape[0]:
+            raise ValueError(f"asked for {views} views but the embeddings hold {emb_sketch.shape[0]}")
+        emb_sketch, emb_photo = emb_sketch[:views], emb_photo[:views]
     if callable(distance) and isinstance(distance, torch.nn.Module):
         distance = _on_cpu(distance)
-    dist = multiview_distance(emb_s, emb_p, distance)
-    keep, positives = fg_gallery(list(sketch_ds.instances), list(photo_ds.instances))
+    dist = multiview_distance(emb_sketch, emb_photo, distance)
+    keep, positives = fg_gallery(list(sketch_instances), list(photo_instances))
     dist = dist[:, torch.as_tensor(keep)]
-    metrics = fg_accuracy(dist, None, positives, ks=tuple(ks), distance="precomputed")
-    return (metrics, dist) if return_distance else metrics
+    return fg_accuracy(dist, None, positives, ks=tuple(ks), distance="precomputed"), dist
 
 
 def _on_cpu(module: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from sbirlib import training, utils
 from sbirlib.data import samplers
+from sbirlib.evaluation import multiview
 from sbirlib.losses import holef as holef_loss
 from sbirlib.models import dssa as dssa_models
 from sbirlib.models import sketch_a_net
@@ -291,14 +292,28 @@ def run(cfg: Config | dict[str, Any], *, output_dir: str | Path | None = None, d
         res = evaluate(net, data, cfg, "val", views=int(cfg.val_views), device=dev)
         return {k: res[k] for k in ("acc@1", "acc@10")}
 
+    cache: dict[str, Any] = {}
+
+    def test_scores(net, views: int, distance: Any) -> dict[str, float]:
+        # one embedding pass over the ten views serves every test metric below
+        if "emb" not in cache:
+            enc = encoder(net, dev)
+            cache["emb"] = [multiview.multiview_embeddings(enc, data[f"test_{side}"], int(cfg.input_size),
+                                                           views=int(cfg.views), device=dev)
+                            for side in ("sketch", "photo")]
+        emb_s, emb_p = cache["emb"]
+        res, _ = multiview.multiview_fg_accuracy(
+            emb_s, emb_p, data["test_sketch"].instances, data["test_photo"].instances,
+            views=views, distance=distance, ks=(1, 5, 10))
+        return {k: float(v) for k, v in dict(res).items()}
+
     def test_fn(net):
-        return evaluate(net, data, cfg, "test", device=dev)
+        return test_scores(net, int(cfg.views), model_distance(net))
 
     def extra(net):
-        out = {f"test_1view/{k}": v for k, v in evaluate(net, data, cfg, "test", views=1, device=dev).items()}
+        out = {f"test_1view/{k}": v for k, v in test_scores(net, 1, model_distance(net)).items()}
         if training.unwrap_model(net).distance is not None:
-            out.update({f"test_euclid/{k}": v for k, v in
-                        evaluate(net, data, cfg, "test", distance="sqeuclidean", device=dev).items()})
+            out.update({f"test_euclid/{k}": v for k, v in test_scores(net, int(cfg.views), "sqeuclidean").items()})
         if baseline:
             out.update({f"baseline/{k}": v for k, v in
                         common.pixel_baseline(data["test_sketch"], data["test_photo"]).items()})

@@ -628,3 +628,18 @@ def test_qmul_v2_dlinet_raster_layout(tmp_path):
     img = sk[0]["image"][0]
     assert img[4, 3] == 0.0 and img[0, 0] == 1.0  # alpha -> dark stroke on white
     assert len(QMULV2(tmp_path, "test", category="shoes", image_size=16)) == 2
+
+
+def test_wrong_layouts_say_what_was_expected(tmp_path):
+    (tmp_path / "a" / "png").mkdir(parents=True)
+    (tmp_path / "a" / "png" / "loose.png").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"no class sub-folders; expected .*png/<class>/<image files>"):
+        TUBerlin(tmp_path / "a", "test")
+    for split, cls in (("tu-train", "ant"), ("tu-test", "cat")):
+        _png(tmp_path / "b" / split / cls / "1.png")
+    with pytest.raises(ValueError, match="tu-train/ and tu-test/.*different classes"):
+        TUBerlin(tmp_path / "b", "test")
+    (tmp_path / "c" / "quickdraw-train").mkdir(parents=True)
+    np.save(tmp_path / "c" / "quickdraw-train" / "ant.npy", np.zeros((3, 784), np.uint8))
+    with pytest.raises(FileNotFoundError, match="quickdraw-test"):
+        QuickDrawBitmap(tmp_path / "c", "train")

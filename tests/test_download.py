@@ -316,3 +316,23 @@ def test_hub_short_hash_mismatch_keeps_file(weights_env):
     with pytest.raises(hub.WeightsUnavailableError, match="hash check"):
         hub.weights_path("net.test", progress=False)
     assert bad.exists()
+
+
+def test_loader_download_true_end_to_end(tmp_path, monkeypatch):
+    """QMULV1(download=True) fetches (file:// URLs), verifies and loads."""
+    import numpy as np
+    from scipy.io import savemat
+
+    from sbirlib.data.qmul import QMULV1
+
+    src = tmp_path / "mirror"
+    src.mkdir()
+    items = []
+    for kind in ("sketch", "edge"):
+        for split, n in (("train", 10), ("test", 4)):
+            name = f"lamps_{kind}_db_{split}.mat"
+            savemat(src / name, {"data": np.full((n, 8, 8), 200, np.uint8)})
+            items.append(Resource((src / name).as_uri(), name, sha256=dl.file_sha256(src / name), subdir="lamps"))
+    monkeypatch.setitem(dl.RESOURCES, "qmul-v1/lamps", items)
+    ds = QMULV1(tmp_path / "data", "test", "edge", category="lamps", download=True)
+    assert len(ds) == 4 and (tmp_path / "data" / "lamps" / "lamps_edge_db_test.mat").is_file()

@@ -47,6 +47,7 @@ __all__ = [
     "locate_root",
     "image_to_tensor",
     "scan_class_folders",
+    "download_root",
     "missing_dataset",
     "fetch_command",
     "file_sha256",
@@ -195,6 +196,19 @@ def scan_class_folders(
             )
         out[name] = files
     return out
+
+
+def download_root(root: str | os.PathLike | None) -> Path:
+    """Where ``download=True`` puts a dataset: ``root``, else ``$SBIR_DATA`` (created if missing)."""
+    if root not in (None, ""):
+        path = Path(root).expanduser()
+    else:
+        value = os.environ.get("SBIR_DATA", "")
+        if not value:
+            raise DataNotFoundError("download=True needs a target folder: pass root=... or set SBIR_DATA")
+        path = Path(value).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 # --------------------------------------------------------------------------------------

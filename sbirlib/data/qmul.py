@@ -44,7 +44,15 @@ import numpy as np
 from PIL import Image
 
 from sbirlib.data.base import SBIRImageDataset, load_image, verify_str_arg
-from sbirlib.data.download import RESOURCES, fetch, file_sha256, image_to_tensor, locate_root, missing_dataset
+from sbirlib.data.download import (
+    RESOURCES,
+    download_root,
+    fetch,
+    file_sha256,
+    image_to_tensor,
+    locate_root,
+    missing_dataset,
+)
 from sbirlib.data.registry import register_dataset
 
 __all__ = ["QMULV1", "QMULV2", "v2_photo_id", "QMUL_V1_ID_RANGES", "qmul_v1_categories", "load_qmul_v1_triplets"]
@@ -189,11 +197,12 @@ class QMULV1(SBIRImageDataset):
             f"{category}/{{sketch,photo}}/<id>.png (the folder release)"
         )
         extra = f"--category {category}"
-        if download and root is not None:
+        if download:
+            root = download_root(root)
             group = f"qmul-v1/{category}"
             if group not in RESOURCES:
                 raise ValueError(f"no download source known for QMUL V1 category {category!r}")
-            fetch(group, Path(root))
+            fetch(group, root)
 
         def probe(folder: Path) -> bool:
             return (folder / category).is_dir() and _v1_layout(folder / category, category) is not None
@@ -229,7 +238,6 @@ class QMULV1(SBIRImageDataset):
             transform=transform,
             root=folder,
         )
-        self._to_tensor = transform is None
 
     # -- indexing -------------------------------------------------------------------------
     def _index_mat(self, split: str, modality: str) -> tuple[np.ndarray, list[int]]:
@@ -315,9 +323,7 @@ class QMULV1(SBIRImageDataset):
             image = Image.fromarray(np.array(self._arrays[int(sample)]))
         else:
             image = load_image(sample, "RGB" if self.modality == "photo" else "L")
-        if self._to_tensor:
-            return image_to_tensor(image)
-        return image
+        return image_to_tensor(image) if self.transform is None else image
 
     def fingerprint(self) -> str:
         """SHA-256 of the source files (``.mat`` release) — the dataset checksum a run record keeps."""
@@ -456,11 +462,12 @@ class QMULV2(SBIRImageDataset):
         self.val_fraction, self.val_seed = float(val_fraction), int(val_seed)
         self.image_size, self.line_width = int(image_size), int(line_width)
         extra = f"--category {category}"
-        if download and root is not None:
+        if download:
+            root = download_root(root)
             group = f"qmul-v2/{category}"
             if group not in RESOURCES:
                 raise ValueError(f"no download source known for QMUL V2 {category}; see data_scripts/README.md")
-            fetch(group, Path(root))
+            fetch(group, root)
         base = locate_root("qmul-v2", root, _V2_SUBDIRS, lambda f: _v2_folder(f, name) is not None,
                            f"{name}_Coordinate (vector sketches) [+ photo/<id>.png]", extra)
         folder = _v2_folder(base, name)

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from sbirlib.data.base import SBIRImageDataset, verify_str_arg
-from sbirlib.data.download import fetch, image_to_tensor, locate_root, scan_class_folders
+from sbirlib.data.download import download_root, fetch, image_to_tensor, locate_root, scan_class_folders
 from sbirlib.data.names import ClassNameResolver, name_key
 from sbirlib.data.registry import register_dataset
 from sbirlib.data.tuberlin import ClassFolderDataset, carve_validation
@@ -74,8 +74,9 @@ class QuickDrawExt(ClassFolderDataset):
     ) -> None:
         verify_str_arg(split, "split", SPLITS)
         verify_str_arg(modality, "modality", ("sketch", "photo"))
-        if download and root is not None:
-            fetch("quickdraw-ext", Path(root))
+        if download:
+            root = download_root(root)
+            fetch("quickdraw-ext", root)
         want = _QD_PHOTO_DIRS if modality == "photo" else _QD_SKETCH_DIRS
         expected = f"{want[0]}/<class>/ (or {', '.join(w + '/' for w in want[1:])})"
         base = locate_root("quickdraw-ext", root, ("quickdraw_ext", "QuickDraw", "quickdraw-ext"),

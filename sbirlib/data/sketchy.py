@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from sbirlib.data.base import verify_str_arg
-from sbirlib.data.download import fetch, locate_root, missing_dataset, scan_class_folders
+from sbirlib.data.download import download_root, fetch, locate_root, missing_dataset, scan_class_folders
 from sbirlib.data.names import ClassNameResolver, name_key
 from sbirlib.data.registry import register_dataset
 from sbirlib.data.tuberlin import ClassFolderDataset, carve_validation
@@ -155,9 +155,10 @@ class Sketchy(_SketchyBase):
                 keys = {name_key(c) for c in classes}
                 part = tuple(c for c in part if name_key(c) in keys)
             classes = list(part)
-        if download and root is not None:
-            fetch("sketchy", Path(root))
-            fetch("sketchy-info", Path(root))
+        if download:
+            root = download_root(root)
+            fetch("sketchy", root)
+            fetch("sketchy-info", root)
         base = self._locate(root, rendering, True)
         sketch_dir = _modality_dir(base, "sketch", rendering)
         photo_render = rendering if rendering in ("tx_000000000000", "tx_000100000000") else "tx_000000000000"
@@ -264,9 +265,10 @@ class SketchyExt(_SketchyBase):
     ) -> None:
         verify_str_arg(split, "split", SPLITS)
         verify_str_arg(modality, "modality", ("sketch", "photo"))
-        if download and root is not None:
-            fetch("sketchy", Path(root))
-            fetch("sketchy-ext", Path(root))
+        if download:
+            root = download_root(root)
+            fetch("sketchy", root)
+            fetch("sketchy-ext", root)
         base = self._locate(root, rendering, False)
         sketch_dir = _modality_dir(base, "sketch", rendering)
         assert sketch_dir is not None

@@ -39,7 +39,14 @@ import numpy as np
 from PIL import Image
 
 from sbirlib.data.base import SBIRImageDataset, load_image, verify_str_arg
-from sbirlib.data.download import fetch, image_to_tensor, locate_root, missing_dataset, scan_class_folders
+from sbirlib.data.download import (
+    download_root,
+    fetch,
+    image_to_tensor,
+    locate_root,
+    missing_dataset,
+    scan_class_folders,
+)
 from sbirlib.data.names import TUBERLIN_EXT_PHOTO_FOLDERS, ClassNameResolver, name_key
 from sbirlib.data.registry import register_dataset
 
@@ -166,9 +173,10 @@ class TUBerlin(ClassFolderDataset):
                              "(dataset 'tuberlin-ext', class TUBerlinExt)")
         self.split_name = split_name
         self.val_fraction, self.val_seed = float(val_fraction), int(val_seed)
-        if download and root is not None:
+        if download:
+            root = download_root(root)
             for group in ("tuberlin", "tuberlin-ext") if self._has_photos else ("tuberlin",):
-                fetch(group, Path(root))
+                fetch(group, root)
         expected = "png/<class>/<id>.png (official), sketches/<class>/, png_ready/<class>/ or tu-train/ + tu-test/"
         base = locate_root(self.dataset_name, root, _TU_SUBDIRS, lambda f: _sketch_layout(f) is not None, expected)
         layout, sketch_dir = _sketch_layout(base)  # type: ignore[misc]

@@ -279,15 +279,16 @@ def test_full_profiles_resolve_and_one_step_runs():
     opt.step()
 
 
-def test_transforms_follow_the_official_normalisation():
-    from PIL import Image
-
+def test_normalisation_and_training_view_follow_the_official_code():
     from sbirlib.profiles import resolve_profile
     from sbirlib.recipes import dlinet as recipe
 
     cfg = resolve_profile(recipe.PROFILES, "full")
-    img = Image.new("L", (300, 200), color=255)
-    x = recipe.build_transforms(cfg, train=True)(img)
-    assert x.shape == (3, 256, 256) and torch.allclose(x, torch.ones_like(x))  # 2*1-1
-    x = recipe.build_transforms(cfg, train=False)(Image.new("L", (100, 100), color=0))
-    assert x.shape == (3, 256, 256) and torch.allclose(x, -torch.ones_like(x))
+    white, black = torch.ones(2, 1, 288, 288), torch.zeros(2, 3, 288, 288)
+    x = recipe.train_view(white, cfg)
+    assert x.shape == (2, 3, 256, 256) and torch.all(x == 1.0)  # 2*1-1, grey -> 3 channels
+    assert torch.all(recipe.train_view(black, cfg) == -1.0)
+    # the crop is random per image and never flipped: a ramp keeps its direction
+    ramp = torch.linspace(0, 1, 288).expand(2, 1, 288, 288).clone()
+    out = recipe.train_view(ramp, cfg)
+    assert torch.all(out[:, :, :, 1:] >= out[:, :, :, :-1])

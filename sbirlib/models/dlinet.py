@@ -42,6 +42,7 @@ __all__ = [
     "self_interaction",
     "aggregate",
     "nearest_local_distances",
+    "nearest_matches",
     "cross_interaction",
     "cross_interaction_matrix",
     "simple_match",
@@ -149,6 +150,17 @@ def nearest_local_distances(s: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
     so that an exact match does not give an infinite gradient. Returns ``[..., Ks]``.
     """
     return _sq_dists(s, p).min(dim=-1).values.clamp_min(EPS).sqrt()
+
+
+def nearest_matches(s: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each sketch local ``ŝ_i`` the index ``j*`` of its nearest photo local and ``d_i``.
+
+    ``s [..., Ks, C]``, ``p [..., Kp, C]`` -> ``(indices [..., Ks], distances [..., Ks])``: the
+    lines Cross Interaction draws between a sketch and a photo (Eq. L4).
+    """
+    d2 = _sq_dists(s, p)
+    val, idx = d2.min(dim=-1)
+    return idx, val.clamp_min(EPS).sqrt()
 
 
 def cross_interaction(

@@ -10,8 +10,8 @@ classification loss of Eq. L8 on Sketchy), Adam with a constant learning rate. R
 :meth:`DLINet.pairwise_distance` (blocked, on the run's device) and
 :func:`sbirlib.evaluation.fg_accuracy` on the precomputed matrix (pessimistic ties).
 
-Checkpoint (spec §4.2 / §7.5): the reported model is the **final epoch** (``select="final"``);
-the validation split is still evaluated every epoch and logged. ``select="val"`` picks the best
+Checkpoint (spec §4.2 / §7.5): the reported model is the **final epoch** (``select="last"``);
+the validation split is still evaluated every epoch and logged. ``select="best"`` picks the best
 validation acc@1 instead (the cross-category setting). The test set never selects anything.
 """
 
@@ -25,18 +25,19 @@ from typing import Any
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms as T
 
-from sbirlib import results, training
 from sbirlib.evaluation import fg_accuracy
 from sbirlib.evaluation.retrieval import extract_embeddings, fg_gallery
 from sbirlib.losses import triplet
 from sbirlib.models import create_model
 from sbirlib.models import dlinet as dl
 from sbirlib.profiles import Config
+from sbirlib.recipes.common import (ImageBank, RunResult, build_source, pixel_baseline,
+                                    random_crop_flip, standard_run)
 from sbirlib.utils import get_device, seed_everything
 
-__all__ = ["PROFILES", "PAPER_SETTINGS", "build_model", "build_transforms", "build_data",
+__all__ = ["PROFILES", "PAPER_SETTINGS", "ABLATIONS", "PhotoPairs", "build_model",
+           "normalize", "train_view", "build_data",
            "make_step_fn", "dli_distance_matrix", "evaluate", "run", "CHAPTER"]
 
 CHAPTER = "04_dlinet"
@@ -45,12 +46,12 @@ CHAPTER = "04_dlinet"
 _MODEL_DEFAULTS: dict[str, Any] = {
     "model": "dlinet", "arch": "resnet50", "pretrained": True, "feature": "mid",
     "keep_ratio": 0.5, "matching": "cross", "aggregation": "2norm", "norm": "local",
-    "symmetric": False, "num_classes": None,
+    "symmetric": False, "num_classes": None, "amp": True,
 }
 _TRAIN_DEFAULTS: dict[str, Any] = {
     "image_size": 256, "train_resize": 288, "train_crop": True, "batch_size": 32,
     "lr": 1e-4, "betas": (0.9, 0.999), "weight_decay": 0.0, "margin": 0.1,
-    "trip_weight": 1.0, "cls_weight": 0.0, "select": "final", "eval_block": 32,
+    "trip_weight": 1.0, "cls_weight": 0.0, "select": "last", "eval_block": 32,
     "max_steps_per_epoch": None, "num_workers": 0,
 }
 
@@ -69,7 +70,7 @@ PAPER_SETTINGS: dict[str, dict[str, Any]] = {
     "sketchy-cc": {
         "dataset": "sketchy-fg-cc", "category": None, "epochs": 20, "lr": 1e-5,
         "model": "dlinet_sketchy", "num_classes": 104, "trip_weight": 48.0, "cls_weight": 1.0,
-        "train_resize": 256, "train_crop": False, "select": "val",
+        "train_resize": 256, "train_crop": False, "select": "best",
     },
 }
 
@@ -112,27 +113,22 @@ def build_model(cfg: dict[str, Any]) -> dl.DLINet:
     return create_model(cfg["model"], **kw)
 
 
-class _ToRGB:
-    """Replicate a 1-channel tensor to 3 channels (grey sketches and edge maps)."""
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """Grey -> 3 channels and ``x' = 2x - 1`` (mean = std = 0.5, the official code's; spec §4.2).
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return x.expand(3, -1, -1) if x.shape[0] == 1 else x
-
-    def __repr__(self) -> str:
-        return "ToRGB()"
-
-
-def build_transforms(cfg: dict[str, Any], train: bool) -> T.Compose:
-    """Square resize (+ random crop when training), grey -> 3 channels, ``x' = 2x - 1``.
-
-    The mean = std = 0.5 normalisation is the official code's (spec §4.2), not ImageNet's.
+    Not the ImageNet mean/std, although the paper's encoders are ImageNet-initialised.
     """
-    size = int(cfg["image_size"])
-    if train and cfg["train_crop"]:
-        geo = [T.Resize((int(cfg["train_resize"]),) * 2), T.RandomCrop(size)]
-    else:
-        geo = [T.Resize((size, size))]
-    return T.Compose([*geo, T.ToTensor(), _ToRGB(), T.Normalize((0.5,) * 3, (0.5,) * 3)])
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    return images * 2.0 - 1.0
+
+
+def train_view(images: torch.Tensor, cfg: dict[str, Any]) -> torch.Tensor:
+    """Training augmentation: a random ``image_size`` crop of the ``train_resize`` image, drawn
+    independently per image (so the sketch and photo of a pair differ), no flip (spec §4.2)."""
+    if cfg["train_crop"] and images.shape[-1] > int(cfg["image_size"]):
+        images = random_crop_flip(images, int(cfg["image_size"]), flip=False)
+    return normalize(images)
 
 
 class PhotoPairs(Dataset):
@@ -179,44 +175,53 @@ class PhotoPairs(Dataset):
         return f"PhotoPairs(photos={len(self)}, sketches={n_sk}, seed={self.seed})"
 
 
-def _dataset(cfg: dict[str, Any], split: str, modality: str, train: bool,
-             data_root: str | None) -> Dataset:
-    from sbirlib.data.registry import build_dataset
-
-    tf = build_transforms(cfg, train)
-    kw: dict[str, Any] = {"split": split, "modality": modality, "transform": tf}
-    if cfg["dataset"].startswith("synthetic"):
-        kw.update(task="fg", image_size=int(cfg.get("synthetic_size", 64)), seed=0)
-    else:
-        kw["root"] = data_root or None
-        if cfg.get("category"):
-            kw["category"] = cfg["category"]
-    return build_dataset(cfg["dataset"], **kw)
-
-
 def _photo_modality(cfg: dict[str, Any]) -> str:
     """QMUL V1's shared copy has photo edge maps only (spec §9 deviation); others use photos."""
     return "edge" if cfg["dataset"] == "qmul-v1" else "photo"
 
 
 def build_data(cfg: dict[str, Any], data_root: str | None = None) -> dict[str, Dataset]:
-    """``{"train": PhotoPairs, "val_sketch", "val_photo", "test_sketch", "test_photo"}``."""
+    """In-memory banks (:class:`sbirlib.recipes.common.ImageBank`), decoded once.
+
+    ``{"train": PhotoPairs, "train_sketch", "train_photo"`` at ``train_resize`` (square) ``,
+    "val_sketch", "val_photo", "test_sketch", "test_photo"`` at ``image_size``, in [0, 1];
+    grey images keep one channel (``normalize`` repeats it).
+    """
     pm = _photo_modality(cfg)
-    out: dict[str, Dataset] = {
-        "train": PhotoPairs(_dataset(cfg, "train", "sketch", True, data_root),
-                            _dataset(cfg, "train", pm, True, data_root), seed=cfg["seed"]),
-    }
-    for split in ("val", "test"):
-        out[f"{split}_sketch"] = _dataset(cfg, split, "sketch", False, data_root)
-        out[f"{split}_photo"] = _dataset(cfg, split, pm, False, data_root)
+    train_size = int(cfg["train_resize"] if cfg["train_crop"] else cfg["image_size"])
+    out: dict[str, Dataset] = {}
+    for split in ("train", "val", "test"):
+        size = train_size if split == "train" else int(cfg["image_size"])
+        for side, modality in (("sketch", "sketch"), ("photo", pm)):
+            src = build_source(cfg, split, modality, data_root)
+            name = f"{cfg['dataset']}/{cfg.get('category') or 'all'}/{split}/{modality}"
+            out[f"{split}_{side}"] = ImageBank(src, size, None, name=name)
+    out["train"] = PhotoPairs(out["train_sketch"], out["train_photo"], seed=int(cfg["seed"]))
     return out
 
 
+#: spec §8 ablations, each a set of overrides of the profile (same budget and seed)
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "mid + SI k=0.5 + CI, 2norm (paper)": {},
+    "global (layer4 + GAP, Euclidean)": {"feature": "global"},
+    "SI k=0.25": {"keep_ratio": 0.25},
+    "SI k=0.75": {"keep_ratio": 0.75},
+    "SI k=1.0 (SI off)": {"keep_ratio": 1.0},
+    "position-wise SimpleMatch (k=1.0)": {"keep_ratio": 1.0, "matching": "position"},
+    "CI with 1norm": {"aggregation": "1norm"},
+}
+
+
 def make_step_fn(cfg: dict[str, Any]):
-    """``step_fn(model, batch, device)``: Eq. (L7) (plus Eq. (L8) on Sketchy) on one batch."""
+    """``step_fn(model, batch, device)``: Eq. (L7) (plus Eq. (L8) on Sketchy) on one batch.
+
+    The batch holds ``B`` (sketch, photo) pairs of distinct photos; the model returns the
+    ``B x B`` matrix ``D(s_i, p_j)`` whose diagonal holds the positives.
+    """
 
     def step_fn(model: nn.Module, batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-        sketch, photo = batch["sketch"].to(device), batch["photo"].to(device)
+        sketch = train_view(batch["sketch"], cfg).to(device)
+        photo = train_view(batch["photo"], cfg).to(device)
         out = model(sketch, photo)
         loss_trip = triplet.in_batch_triplet_loss(dist=out["dist"], margin=cfg["margin"],
                                                   normalize="active")
@@ -227,17 +232,17 @@ def make_step_fn(cfg: dict[str, Any]):
             loss = loss + cfg["cls_weight"] * loss_cls
             logs["loss_cls"] = loss_cls.detach()
         with torch.no_grad():
-            d = out["dist"].detach()
-            logs["batch_acc@1"] = (d.argmin(dim=1) == torch.arange(len(d), device=d.device)).float().mean()
+            d = out["dist"].detach().float()
+            hits = d.argmin(dim=1) == torch.arange(len(d), device=d.device)
+            logs["batch_acc@1"] = hits.float().mean()
         return {"loss": loss, **logs}
 
     return step_fn
 
 
 def _encode(model: dl.DLINet, fn, ds: Dataset, device, batch_size: int = 64) -> dict[str, torch.Tensor]:
-    out = extract_embeddings(fn, ds, batch_size=batch_size, device=device)
-    c = model.sketch_encoder.channels
-    out["emb"] = out["emb"].reshape(out["emb"].shape[0], -1, c)
+    out = extract_embeddings(lambda x: fn(normalize(x)), ds, batch_size=batch_size, device=device)
+    out["emb"] = out["emb"].reshape(out["emb"].shape[0], -1, model.sketch_encoder.channels)
     return out
 
 
@@ -245,8 +250,10 @@ def dli_distance_matrix(model: dl.DLINet, sketch_ds: Dataset, photo_ds: Dataset,
                         device: str | torch.device = "cpu", block: int = 32) -> dict[str, Any]:
     """Encode both sets, de-duplicate the gallery and compute the ``[Q, G]`` DLI distances.
 
-    Returns ``{"dist", "positives", "sketch_locals", "photo_locals", "encode_s", "score_s"}``
-    (the last two are wall times: embedding both sets, and scoring all pairs).
+    ``sketch_ds`` / ``photo_ds`` hold un-normalised images in [0, 1] at the test size.
+    Returns ``{"dist", "positives", "gallery_index", "sketch_locals", "photo_locals",
+    "encode_s", "score_s"}`` (the last two are wall times: embedding both sets, scoring all
+    pairs in blocks of ``block`` photos).
     """
     dev = get_device(device)
     was_training = model.training
@@ -260,8 +267,9 @@ def dli_distance_matrix(model: dl.DLINet, sketch_ds: Dataset, photo_ds: Dataset,
     dist = model.pairwise_distance(sk["emb"], gallery, device=dev, gallery_block=block)
     t2 = time.perf_counter()
     model.train(was_training)
-    return {"dist": dist, "positives": positives, "sketch_locals": sk["emb"],
-            "photo_locals": gallery, "encode_s": t1 - t0, "score_s": t2 - t1}
+    return {"dist": dist, "positives": positives, "gallery_index": keep,
+            "sketch_locals": sk["emb"], "photo_locals": gallery,
+            "encode_s": t1 - t0, "score_s": t2 - t1}
 
 
 def evaluate(model: dl.DLINet, sketch_ds: Dataset, photo_ds: Dataset,
@@ -289,23 +297,22 @@ def _check_profile(cfg: dict[str, Any]) -> None:
             )
 
 
-def run(cfg: dict[str, Any], *, output_dir: str | Path, device: str = "auto",
+def run(cfg: dict[str, Any], *, output_dir: str | Path | None = None, device: str = "auto",
         data_root: str | None = None, checkpoint: str = "auto", progress: bool = True,
-        data: dict[str, Dataset] | None = None) -> dict[str, Any]:
+        data: dict[str, Dataset] | None = None, write: bool = True) -> RunResult:
     """Train DLI-Net as ``cfg`` says, evaluate acc@1/5/10 on test, write ``metrics.json``.
 
     ``cfg`` is a resolved profile (``resolve_profile(PROFILES, name, ...)``). The model is the
-    final epoch (``select="final"``) or the best validation acc@1 (``select="val"``); the
-    validation curve is logged either way. ``data`` lets a caller (the chapter) pass datasets
-    it already built. Returns ``{"model", "history", "test", "val", "record", "eval_info"}``.
+    final epoch (``select="last"``) or the best validation acc@1 (``select="best"``); the
+    validation curve is logged either way, and the test set selects nothing. ``data`` lets a
+    caller (the chapter, its ablations) reuse banks it already built. The record also holds
+    the blurred-pixel baseline (``baseline/pixel_acc@K``) and the retrieval timing.
     """
-    cfg = Config(copy.deepcopy(dict(cfg))) if not isinstance(cfg, Config) else cfg
+    t0 = time.perf_counter()
+    cfg = cfg if isinstance(cfg, Config) else Config(copy.deepcopy(dict(cfg)))
     _check_profile(cfg)
     seed_everything(int(cfg["seed"]))
     dev = get_device(device)
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    t_start = time.perf_counter()
     data = data if data is not None else build_data(cfg, data_root)
     model = build_model(cfg)
     bs = int(cfg["batch_size"])
@@ -313,39 +320,26 @@ def run(cfg: dict[str, Any], *, output_dir: str | Path, device: str = "auto",
                         drop_last=len(data["train"]) > bs, num_workers=int(cfg["num_workers"]))
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]), betas=tuple(cfg["betas"]),
                            weight_decay=float(cfg["weight_decay"]))
-    epoch_box = [0]
+    timing: dict[str, Any] = {}
 
     def val_fn(m: nn.Module) -> dict[str, float]:
-        epoch_box[0] += 1
         res = evaluate(m, data["val_sketch"], data["val_photo"], dev, block=cfg["eval_block"])
-        return {**{k: float(v) for k, v in res.items()}, "epoch": float(epoch_box[0])}
+        return {k: float(v) for k, v in res.items()}
 
-    monitor = "acc@1" if cfg["select"] == "val" else "epoch"
-    history = training.train_or_load(
-        model, loader, make_step_fn(cfg), checkpoint=checkpoint, output_dir=out,
-        config=dict(cfg), optimizer=opt, epochs=int(cfg["epochs"]), device=dev, val_fn=val_fn,
-        monitor=monitor, mode="max", seed=int(cfg["seed"]), progress=progress,
-        steps_per_epoch=cfg["max_steps_per_epoch"],
+    def test_fn(m: nn.Module) -> dict[str, float]:
+        res = evaluate(m, data["test_sketch"], data["test_photo"], dev, block=cfg["eval_block"])
+        timing.update({k: (round(v, 4) if isinstance(v, float) else v)
+                       for k, v in res.info.items()})
+        return {k: float(v) for k, v in res.items()}
+
+    def extra(m: nn.Module) -> dict[str, float]:
+        pix = pixel_baseline(data["test_sketch"], data["test_photo"])
+        return {f"baseline/pixel_{k}": v for k, v in pix.items()}
+
+    return standard_run(
+        cfg, chapter=CHAPTER, data=data, model=model, optimizer=opt, loader=loader,
+        step_fn=make_step_fn(cfg), val_fn=val_fn, test_fn=test_fn, output_dir=output_dir,
+        device=dev, checkpoint=checkpoint, monitor="acc@1", mode="max",
+        steps_per_epoch=cfg["max_steps_per_epoch"], progress=progress, extra_metrics=extra,
+        write=write, t0=t0, timing=timing, photo_modality=_photo_modality(cfg),
     )
-    model.to(dev)
-    test = evaluate(model, data["test_sketch"], data["test_photo"], dev, block=cfg["eval_block"])
-    val = evaluate(model, data["val_sketch"], data["val_photo"], dev, block=cfg["eval_block"])
-    losses = history.train_loss
-    metrics = {**{f"test/{k}": v for k, v in test.items()},
-               **{f"val/{k}": v for k, v in val.items()}}
-    if losses:
-        metrics.update({"train/loss_first": losses[0], "train/loss_last": losses[-1]})
-    prov = results.provenance(
-        profile=cfg["profile"], seed=int(cfg["seed"]), device=str(dev),
-        wall_time_s=time.perf_counter() - t_start, config=cfg.to_dict(),
-        dataset=f"{cfg['dataset']}{'/' + cfg['category'] if cfg['category'] else ''}",
-        selection=cfg["select"], photo_modality=_photo_modality(cfg),
-    )
-    record = results.run_record(
-        CHAPTER, metrics, prov, test=dict(test), chance={"test/acc@1": test.info["chance_acc@1"]},
-        timing={"encode_s": round(test.info["encode_s"], 3),
-                "score_s": round(test.info["score_s"], 3), "pairs": test.info["pairs"]},
-    )
-    results.write_run_record(out, record)
-    return {"model": model, "history": history, "test": test, "val": val, "record": record,
-            "eval_info": dict(test.info)}

@@ -336,3 +336,20 @@ def test_loader_download_true_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setitem(dl.RESOURCES, "qmul-v1/lamps", items)
     ds = QMULV1(tmp_path / "data", "test", "edge", category="lamps", download=True)
     assert len(ds) == 4 and (tmp_path / "data" / "lamps" / "lamps_edge_db_test.mat").is_file()
+
+
+def test_7z_without_py7zr_says_what_to_install(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "py7zr":
+            raise ImportError("no py7zr")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    archive = tmp_path / "x.7z"
+    archive.write_bytes(b"7z\xbc\xaf\x27\x1c" + b"\0" * 32)
+    with pytest.raises(DownloadError, match=r"pip install py7zr.*7z x"):
+        extract_archive(archive, tmp_path / "out", progress=False)

@@ -73,3 +73,22 @@ class _ListDS(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return {"image": self.images[i], "instance": self.instances[i]}
+
+
+def test_fg_accuracy_from_precomputed_views_matches_single_view_run():
+    g = torch.Generator().manual_seed(3)
+    photos = torch.rand(7, 1, 10, 10, generator=g)
+    sketches = photos + 0.3 * torch.rand(7, 1, 10, 10, generator=g)
+    s_ds, p_ds = _ListDS(sketches, range(7)), _ListDS(photos, range(7))
+    enc = lambda x: x.flatten(1)  # noqa: E731
+    es = multiview.multiview_embeddings(enc, s_ds, 8)
+    ep = multiview.multiview_embeddings(enc, p_ds, 8)
+    one, d1 = multiview.multiview_fg_accuracy(es, ep, range(7), range(7), views=1, ks=(1, 3))
+    direct, d_direct = multiview.evaluate_fg_multiview(enc, enc, s_ds, p_ds, 8, views=1, ks=(1, 3),
+                                                       return_distance=True)
+    torch.testing.assert_close(d1, d_direct)
+    assert one["acc@1"] == direct["acc@1"] and one["acc@3"] == direct["acc@3"]
+    ten, d10 = multiview.multiview_fg_accuracy(es, ep, range(7), range(7), ks=(1,))
+    assert not torch.allclose(d10, d1)
+    with pytest.raises(ValueError):
+        multiview.multiview_fg_accuracy(es[:1], ep[:1], range(7), range(7), views=10)

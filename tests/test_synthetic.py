@@ -211,3 +211,22 @@ def test_transform_receives_a_pil_image():
 def test_chance_levels():
     ch = synthetic.chance_levels([0, 1], [0, 0, 1, 1], [0, 1], [0, 1, 2, 3])
     assert ch["map@all"] == pytest.approx(0.5) and ch["acc@1"] == pytest.approx(0.25)
+
+
+def test_preview_plots_render():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sbirlib.data.synthetic import preview
+
+    fig = preview.plot_instances([("house", 0), ("cup", 1)], n_sketches=2, size=32)
+    assert fig.axes[0].images[0].get_array().shape == (2 * 32 + 2, 4 * 32 + 3 * 2, 3)
+    fig2 = preview.plot_classes(["house", "cup", "key"], ncols=2, size=32)
+    assert fig2.axes[0].images[0].get_array().shape == (4 * 32 + 3 * 12, 2 * 32 + 12, 3)
+    v = preview.instance_views("house", 0, n_sketches=1, size=32)
+    assert set(v["attributes"]) == {"windows", "chimney", "door_position"}
+    with pytest.raises(ValueError, match="unknown synthetic class"):
+        preview.instance_views("unicorn", 0)
+    plt.close("all")

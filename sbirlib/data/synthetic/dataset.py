@@ -52,7 +52,7 @@ __all__ = [
     "chance_levels",
 ]
 
-GENERATOR_VERSION = 2  # bump when the pixels change: a new cache folder, never a silent edit
+GENERATOR_VERSION = 3  # bump when the pixels change: a new cache folder, never a silent edit
 SPLIT_VERSION = 1  # bump when a split rule changes: a new split name ``synthetic/<task>@<v>``
 TASKS = ("category", "zeroshot", "fg")
 SPLITS = ("train", "val", "test")

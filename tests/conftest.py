@@ -40,3 +40,19 @@ def tuberlin_root(shared_data: Path) -> Path:
     if not root.is_dir():
         pytest.skip("TU-Berlin subset not found under $SBIR_DATA/tuberlin_subset")
     return root
+
+
+@pytest.fixture(scope="session")
+def quickdraw_root(shared_data: Path) -> Path:
+    root = shared_data / "quickdraw_subset"
+    if not root.is_dir():
+        pytest.skip("QuickDraw subset not found under $SBIR_DATA/quickdraw_subset")
+    return root
+
+
+@pytest.fixture(scope="session")
+def chairv2_vector_root(shared_data: Path) -> Path:
+    root = shared_data / "chairv2_vector"
+    if not (root / "ChairV2_Coordinate").is_file():
+        pytest.skip("ChairV2 vector sketches not found under $SBIR_DATA/chairv2_vector")
+    return root

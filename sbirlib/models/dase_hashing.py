@@ -75,15 +75,16 @@ def fit_centre_hash(centres: torch.Tensor, bits: int, *, steps: int = 10_000, lr
     opt = torch.optim.Adam(hasher.parameters(), lr=lr)
     losses = []
     hasher.train()
-    for t in tqdm(range(steps), desc=f"hash {bits} bits", disable=not progress):
-        if t % 100 == 0:
-            for group in opt.param_groups:
-                group["lr"] = lr * (1 - t / steps)
-        loss = centre_hash_loss(hasher(centres))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss))
+    with torch.enable_grad():  # callers often evaluate under no_grad
+        for t in tqdm(range(steps), desc=f"hash {bits} bits", disable=not progress):
+            if t % 100 == 0:
+                for group in opt.param_groups:
+                    group["lr"] = lr * (1 - t / steps)
+            loss = centre_hash_loss(hasher(centres))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
     return hasher.eval(), losses
 
 

@@ -246,10 +246,14 @@ class CSCAN(nn.Module):
             raise ValueError("CSCAN.forward needs a sketch, a photo (+ edge map), or both")
         return out
 
-    @torch.no_grad()
-    def hash_codes(self, codes: Tensor) -> Tensor:
-        """Binary codes ``f_q(B') = 1[B' >= 0.5]`` (C14) as ``uint8``."""
-        return (codes >= 0.5).to(torch.uint8)
+    @staticmethod
+    def binary_codes(codes: Tensor) -> Tensor:
+        """Binary codes ``f_q(B') = 1[B' >= 0.5]`` (C14) as a ``bool`` tensor.
+
+        ``bool`` (not ``uint8``) because :mod:`sbirlib.evaluation` and
+        :class:`sbirlib.retrieval.HammingIndex` read ``uint8`` as *packed* bits.
+        """
+        return codes.detach() >= 0.5
 
     def extra_repr(self) -> str:
         return (f"code_bits={self.code_bits}, num_classes={self.num_classes}, "

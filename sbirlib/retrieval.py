@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sbirlib.evaluation.metrics import _as_tensor, pack_bits, pairwise_distances
+from sbirlib.evaluation.metrics import _as_tensor, pack_bits
 
 __all__ = ["ExactIndex", "HammingIndex", "FaissIndex", "build_index", "topk_stable", "hamming_distances"]
 
@@ -59,8 +59,26 @@ def topk_stable(d: Tensor, k: int) -> tuple[Tensor, Tensor]:
     return out_v, out_i
 
 
+def _popcount64(x: Tensor) -> Tensor:
+    """Set bits of each int64 word (SWAR bit counting; wrap-around multiply is intended)."""
+    x = x - ((x >> 1) & 0x5555555555555555)
+    x = (x & 0x3333333333333333) + ((x >> 2) & 0x3333333333333333)
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0F
+    return (x * 0x0101010101010101) >> 56
+
+
 def hamming_distances(query_packed: Tensor, gallery_packed: Tensor) -> Tensor:
-    """Bit counts of ``query XOR gallery`` for packed ``uint8`` codes: ``[Q, B] x [N, B] -> [Q, N]``."""
+    """Bit counts of ``query XOR gallery`` for packed ``uint8`` codes: ``[Q, B] x [N, B] -> [Q, N]``.
+
+    Codes whose byte count is a multiple of 8 are compared as 64-bit words.
+    """
+    nbytes = query_packed.shape[1]
+    if nbytes % 8 == 0:
+        q = query_packed.contiguous().view(torch.int64)
+        g = gallery_packed.contiguous().view(torch.int64)
+        if q.shape[1] == 1:
+            return _popcount64(q ^ g.T).to(torch.int32)
+        return _popcount64(q[:, None, :] ^ g[None, :, :]).sum(-1, dtype=torch.int32)
     table = _POPCOUNT.to(query_packed.device)
     x = query_packed[:, None, :] ^ gallery_packed[None, :, :]
     return table[x.long()].sum(-1, dtype=torch.int32)
@@ -104,6 +122,7 @@ class ExactIndex(_Index):
         self.distance = distance
         self.device = torch.device(device)
         self.chunk_size = chunk_size
+        self._g_sq: Tensor | None = None
 
     def add(self, emb: Any) -> "ExactIndex":
         """Append ``[N, D]`` embeddings (their ids continue from the current size)."""
@@ -115,13 +134,22 @@ class ExactIndex(_Index):
         self._chunks.append(x)
         return self
 
+    def _distances(self, q: Tensor, g: Tensor) -> Tensor:
+        if self.distance == "cosine":
+            return 1.0 - torch.nn.functional.normalize(q, dim=1) @ g.T
+        if self._g_sq is None or self._g_sq.shape[1] != g.shape[0]:
+            self._g_sq = (g * g).sum(1)[None, :]  # once, not per query
+        d = (q * q).sum(1, keepdim=True) + self._g_sq - 2.0 * (q @ g.T)
+        d.clamp_(min=0.0)
+        return d.sqrt_() if self.distance == "euclidean" else d
+
     def search(self, query: Any, k: int = 10) -> tuple[Tensor, Tensor]:
         """``(distances, indices)`` of the ``k`` nearest gallery items per query, nearest first."""
         g = self._gallery()
         q = _as_tensor(query, "query").to(self.device, g.dtype)
         vals, idx = [], []
         for start in range(0, q.shape[0], self.chunk_size):
-            d = pairwise_distances(q[start:start + self.chunk_size], g, self.distance)
+            d = self._distances(q[start:start + self.chunk_size], g)
             v, i = topk_stable(d, k)
             vals.append(v.cpu())
             idx.append(i.cpu())

@@ -52,6 +52,14 @@ def test_hamming_index_packed_and_unpacked():
         rv, ri = stable_topk(ref, 10)
         assert torch.equal(i, ri) and torch.equal(v.float(), rv)
     assert "bits=64" in repr(index)
+    # the 64-bit-word popcount and the byte-table path agree (24-bit codes use the table)
+    short = rng.integers(0, 2, (50, 24))
+    assert torch.equal(hamming_distances(pack_bits(short[:3]), pack_bits(short)).float(),
+                       pairwise_distances(short[:3], short, "hamming"))
+    many = rng.integers(0, 2, (40, 128))
+    for nq in (1, 4):
+        assert torch.equal(hamming_distances(pack_bits(many[:nq]), pack_bits(many)).float(),
+                           pairwise_distances(many[:nq], many, "hamming"))
 
 
 def test_empty_index_and_unknown_kind_fail_clearly():

@@ -122,7 +122,7 @@ def build_source(cfg: Mapping[str, Any], split: str, modality: str, data_root: s
     from sbirlib.data.registry import build_dataset
 
     name = cfg["dataset"]
-    kwargs: dict[str, Any] = {"split": split, "modality": modality}
+    kwargs: dict[str, Any] = {"split": split, "modality": modality, **dict(cfg.get("dataset_kwargs") or {})}
     if name in _SYNTHETIC:
         kwargs.update(seed=int(cfg.get("data_seed", 0)), progress=False)
         if cfg.get("category"):

@@ -49,6 +49,7 @@ _COMMON = {
     "category": None, "seed": 0, "photo_modality": "edge", "margin": 0.3, "distance": "sqeuclidean",
     "loss": "fixed", "pretrained": True, "train_convs": False, "views": 10, "val_views": 1,
     "select": "best", "hard_negative": 0.5, "amp": True, "grad_clip": None,
+    "synthetic": None, "dataset_kwargs": None,
 }
 
 PROFILES: dict[str, dict[str, Any]] = {

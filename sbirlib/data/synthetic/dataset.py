@@ -512,13 +512,15 @@ def chance_levels(query_labels: Sequence[int], gallery_labels: Sequence[int],
     """Expected metrics of a random ranking for a query set against a gallery.
 
     Category level: ``map@all`` of a random ranking is (about) the positive rate, the fraction
-    of the gallery sharing the query's class, averaged over queries; ``p@k`` likewise.
+    of the gallery sharing the query's class, averaged over queries; ``p@k`` likewise (its
+    expectation is exactly the positive rate for k <= gallery size). Note that P@100 cannot
+    exceed (photos per class) / 100: 0.1 on the default synthetic galleries.
     Instance level (instances given): ``acc@k = k / |gallery|`` for one true match per query.
     """
     ql, gl = np.asarray(query_labels), np.asarray(gallery_labels)
     counts = {c: int(n) for c, n in zip(*np.unique(gl, return_counts=True))}
     rate = float(np.mean([counts.get(int(c), 0) / len(gl) for c in ql]))
-    out = {"map@all": rate, "p@100": rate}
+    out = {"map@all": rate, "p@10": rate, "p@100": rate}
     if query_instances is not None and gallery_instances is not None:
         g = len(gallery_instances)
         for k in (1, 5, 10):

@@ -127,22 +127,36 @@ def plot_strokes(strokes: np.ndarray, ax=None, size: int = 64):
 
 
 def browse(n_sketches: int = 3, size: int = 64, seed: int = 0) -> None:
-    """An ipywidgets browser over classes, instances and difficulty knobs (wraps :func:`plot_instances`)."""
+    """An ipywidgets browser over classes, instances and difficulty knobs (wraps :func:`plot_instances`).
+
+    The first picture is drawn into the output area *before* the widget is displayed, and
+    redraws happen only on user changes: with ``display(interactive(...))`` the papermill run
+    of the data chapter intermittently waited for the cell's reply until the cell timeout.
+    """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from IPython.display import display
-
-    def draw(cls: str, instance: int, jitter: float, abstraction: float, clutter: float) -> None:
-        plot_instances([(cls, instance)], n_sketches, size, seed, Difficulty(jitter, abstraction, clutter),
-                       tile=1.6)
-        plt.show()
+    from IPython.display import clear_output, display
 
     knob = dict(min=0.0, max=2.0, step=0.25, value=1.0, continuous_update=False)
-    display(widgets.interactive(
-        draw,
-        cls=widgets.Dropdown(options=list(CLASS_NAMES), value=CLASS_NAMES[0], description="class"),
-        instance=widgets.IntSlider(min=0, max=47, value=0, description="instance", continuous_update=False),
-        jitter=widgets.FloatSlider(description="jitter", **knob),
-        abstraction=widgets.FloatSlider(description="abstraction", **knob),
-        clutter=widgets.FloatSlider(description="clutter", **knob),
-    ))
+    controls = {
+        "cls": widgets.Dropdown(options=list(CLASS_NAMES), value=CLASS_NAMES[0], description="class"),
+        "instance": widgets.IntSlider(min=0, max=47, value=0, description="instance", continuous_update=False),
+        "jitter": widgets.FloatSlider(description="jitter", **knob),
+        "abstraction": widgets.FloatSlider(description="abstraction", **knob),
+        "clutter": widgets.FloatSlider(description="clutter", **knob),
+    }
+    out = widgets.Output()
+
+    def redraw(*_: Any) -> None:
+        v = {k: w.value for k, w in controls.items()}
+        with out:
+            clear_output(wait=True)
+            plot_instances([(v["cls"], v["instance"])], n_sketches, size, seed,
+                           Difficulty(v["jitter"], v["abstraction"], v["clutter"]), tile=1.6)
+            plt.show()
+
+    for w in controls.values():
+        w.observe(redraw, names="value")
+    redraw()
+    display(widgets.VBox([widgets.HBox([controls["cls"], controls["instance"]]),
+                          widgets.HBox([controls["jitter"], controls["abstraction"], controls["clutter"]]), out]))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from sbirlib.data import build_dataset, list_datasets, synthetic
 from sbirlib.data.synthetic import CLASS_NAMES, TEMPLATES, SyntheticSBIR
@@ -230,3 +231,22 @@ def test_preview_plots_render():
     with pytest.raises(ValueError, match="unknown synthetic class"):
         preview.instance_views("unicorn", 0)
     plt.close("all")
+
+
+def test_build_transform_on_synthetic_items():
+    from sbirlib.data.transforms import IMAGENET_MEAN, build_transform
+
+    tf = build_transform(32, channels=3, normalize=True)
+    ds = SyntheticSBIR("fg", "val", "sketch", in_memory=True, transform=tf, **SMALL)
+    x = ds[0]["image"]
+    assert x.shape == (3, 32, 32)
+    assert torch.isfinite(x).all()
+    white = (1.0 - IMAGENET_MEAN[0]) / 0.229
+    assert float(x[0].max()) == pytest.approx(white, abs=1e-4)  # paper stays white after normalising
+    plain = build_transform()(Image.new("L", (8, 8), 255))
+    assert plain.shape == (1, 8, 8) and float(plain.min()) == 1.0
+    aug = build_transform(train=True, max_shift=0.1, max_rotation=10)
+    torch.manual_seed(0)
+    assert aug(Image.new("L", (16, 16), 255)).min() == 1.0  # white fill outside the image
+    with pytest.raises(ValueError, match="3 channels"):
+        build_transform(channels=1, normalize=True)

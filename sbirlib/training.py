@@ -290,6 +290,7 @@ def fit(
     scheduler_interval: str = "epoch",
     config: Mapping[str, Any] | None = None,
     ddp: bool = True,
+    keep: str = "best",
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and keep the best-on-validation weights.
 
@@ -313,6 +314,8 @@ def fit(
         steps_per_epoch: stop each epoch after this many batches (for endless samplers).
         config: the run's settings; stored in checkpoints and compared on resume.
         ddp: under an initialised process group, wrap the model in DistributedDataParallel.
+        keep: ``"best"`` (the best-on-validation epoch) or ``"last"`` (the final epoch, e.g.
+            when the recipe says so; validation is then only logged).
 
     Returns:
         :class:`History`. ``model`` holds the best weights on return.
@@ -323,6 +326,8 @@ def fit(
     """
     if mode not in ("max", "min"):
         raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    if keep not in ("best", "last"):
+        raise ValueError(f"keep must be 'best' or 'last', got {keep!r}")
     if scheduler_interval not in ("epoch", "step"):
         raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
     dev = get_device(device)
@@ -436,13 +441,16 @@ def fit(
             with torch.no_grad():
                 metrics = {k: float(v) for k, v in dict(val_fn(unwrap_model(model))).items()}
             model.train()
-            if monitor not in metrics:
+            if keep == "best" and monitor not in metrics:
                 raise KeyError(f"val_fn returned {sorted(metrics)}, which lacks monitor={monitor!r}")
             history.val.append(metrics)
-            score = metrics[monitor]
-            improved = not math.isnan(score) and _is_better(score, history.best_score, mode)
-            if improved:
-                history.best_score = score
+            if keep == "best":
+                score = metrics[monitor]
+                improved = not math.isnan(score) and _is_better(score, history.best_score, mode)
+                if improved:
+                    history.best_score = score
+            else:
+                history.best_score = metrics.get(monitor)
         if improved or best_state is None:
             history.best_epoch = epoch + 1
             best_state = _cpu_state(model)
@@ -475,7 +483,9 @@ def fit(
         dist_utils.barrier()
     epoch_bar.close()
 
-    if best_state is not None:
+    if keep == "last":
+        history.best_epoch = history.epochs  # the model already holds the final epoch's weights
+    elif best_state is not None:
         unwrap_model(model).load_state_dict(best_state)
     if out is not None:
         history.checkpoint = str(out / "best.pt")

@@ -65,7 +65,7 @@ def test_torchrun_two_processes_matches_single_process(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
     env.pop("WORLD_SIZE", None)
     _run([sys.executable, str(script), str(tmp_path / "single.pt")], env)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     if shutil.which("torchrun") is None and sys.executable is None:  # pragma: no cover
         pytest.skip("torchrun is not available")
     _run([*torchrun, str(script), str(tmp_path / "ddp.pt")], env)

@@ -223,3 +223,27 @@ def test_steps_per_epoch_caps_each_epoch():
     model = _model()
     hist = _fit(model, epochs=2, steps_per_epoch=2)
     assert [row["steps"] for row in hist.train] == [2, 2]
+
+
+def test_keep_last_keeps_the_final_epoch_also_after_resume(tmp_path):
+    ref = _model()
+    _fit(ref, epochs=3, keep="last", val_fn=lambda m: {"acc@1": 1.0})
+    calls = {"n": 0}
+
+    def crashing_step(model, batch, device):
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise KeyboardInterrupt
+        return _step(model, batch, device)
+
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    with pytest.raises(KeyboardInterrupt):
+        training.fit(model, _loader(), crashing_step, optimizer=opt, scheduler=sched, epochs=3, keep="last",
+                     val_fn=lambda m: {"acc@1": 1.0}, progress=False, output_dir=tmp_path)
+    resumed = _model()
+    hist = _fit(resumed, epochs=3, keep="last", val_fn=lambda m: {"acc@1": 1.0}, output_dir=tmp_path)
+    assert hist.best_epoch == 3 and _same_weights(ref, resumed)
+    with pytest.raises(ValueError, match="keep"):
+        _fit(_model(), epochs=1, keep="first")

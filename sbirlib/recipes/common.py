@@ -334,22 +334,12 @@ def standard_run(
     t0 = time.perf_counter() if t0 is None else t0
     dev = utils.get_device(device)
     out = Path(output_dir) if output_dir else None
-    fit_monitor, fit_mode, fit_val = monitor, mode, val_fn
-    if cfg.get("select", "best") == "last" and val_fn is not None:
-        counter = {"epoch": 0}
-
-        def val_last(m: nn.Module) -> dict[str, float]:
-            counter["epoch"] += 1
-            res = dict(val_fn(m))
-            res["epoch"] = float(counter["epoch"])
-            return res
-
-        fit_val, fit_monitor, fit_mode = val_last, "epoch", "max"
+    keep = "last" if cfg.get("select", "best") == "last" else "best"
     fingerprint_cfg = {k: v for k, v in dict(cfg).items() if k not in ("profile",)}
     history = training.train_or_load(
         model, loader, step_fn, checkpoint=checkpoint, output_dir=out, config=fingerprint_cfg,
-        optimizer=optimizer, epochs=int(cfg["epochs"]), device=dev, scheduler=scheduler, val_fn=fit_val,
-        monitor=fit_monitor, mode=fit_mode, seed=int(cfg.get("seed", 0)), progress=progress,
+        optimizer=optimizer, epochs=int(cfg["epochs"]), device=dev, scheduler=scheduler, val_fn=val_fn,
+        monitor=monitor, mode=mode, keep=keep, seed=int(cfg.get("seed", 0)), progress=progress,
         steps_per_epoch=steps_per_epoch, amp=bool(cfg.get("amp", True)),
         grad_clip=cfg.get("grad_clip"),
     )
@@ -357,7 +347,7 @@ def standard_run(
     with torch.no_grad():
         test = dict(test_fn(model))
         extra = dict(extra_metrics(model)) if extra_metrics is not None else {}
-    val = {k: v for k, v in history.best_val.items() if k != "epoch"}
+    val = history.best_val
     info = dataset_id(cfg, data) if data and all(isinstance(v, ImageBank) for v in data.values()) else None
     record = finish_run(cfg, chapter=chapter, test=test, val=val, history=history, output_dir=out,
                         device=dev, wall_time_s=time.perf_counter() - t0, data_info=info,

@@ -178,10 +178,21 @@ def pretrained_backbone(cfg: dict[str, Any], *, device: str | torch.device = "au
     """The cached Sketch-a-Net pre-training named by ``cfg["pretrain_profile"]`` (None if not pre-trained)."""
     if not cfg.get("pretrained", True):
         return None
+    from pathlib import Path
+
     from sbirlib.recipes import pretrain
 
-    return pretrain.pretrained_state(cfg["pretrain_profile"], device=device, data_root=data_root,
-                                     progress=progress)
+    # `--data-root DIR/qmul_v1` (the QMUL folder itself) is accepted: TU-Berlin is then looked
+    # for beside it, in DIR, before giving up
+    roots = [data_root] if not data_root else [data_root, str(Path(data_root).parent)]
+    for i, root in enumerate(roots):
+        try:
+            return pretrain.pretrained_state(cfg["pretrain_profile"], device=device, data_root=root,
+                                             progress=progress)
+        except FileNotFoundError:
+            if i == len(roots) - 1:
+                raise
+    return None  # pragma: no cover
 
 
 def run(cfg: dict[str, Any], *, output_dir: str | Path | None = None, device: str | torch.device = "auto",

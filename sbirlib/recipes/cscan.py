@@ -49,6 +49,7 @@ from sbirlib.losses import cscan as cscan_losses
 from sbirlib.models import cscan as cscan_models
 from sbirlib.models import resnet
 from sbirlib.profiles import Config, resolve_profile
+from sbirlib.recipes import common
 
 __all__ = ["PROFILES", "CHAPTER", "ABLATIONS", "run", "run_ablations", "ablation_table", "RunResult",
            "build_model", "load_data",
@@ -153,23 +154,6 @@ def variant(cfg: Config | dict[str, Any], **changes: Any) -> Config:
 # --------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------
-class _Bank(Dataset):
-    """An in-memory copy of a small dataset's images (the synthetic sets fit in a few MB)."""
-
-    def __init__(self, source: Dataset) -> None:
-        self.images = torch.stack([source[i]["image"] for i in range(len(source))])
-        self.labels = list(source.labels)
-        self.instances = list(source.instances)
-        self.classes = list(source.classes)
-        self.name = repr(source).splitlines()[0]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"image": self.images[i], "label": self.labels[i], "instance": self.instances[i], "index": i}
-
-
 class PhotoEdge(Dataset):
     """Photos zipped with their edge maps: ``image`` is ``[4, H, W]`` = RGB + edge map.
 
@@ -276,8 +260,9 @@ def load_data(cfg: Config, data_root: str | None = None, progress: bool = False)
             raise ValueError(f"CSCAN is category-level; use dataset 'synthetic-category', not {cfg.dataset!r}")
         kw = {"image_size": cfg.load_size, "progress": progress, **dict(cfg.data_kwargs)}
 
-        def ds(split: str, modality: str) -> _Bank:
-            return _Bank(synthetic.SyntheticSBIR("category", split, modality, **kw))
+        def ds(split: str, modality: str) -> common.ImageBank:
+            return common.ImageBank(synthetic.SyntheticSBIR("category", split, modality, **kw),
+                                    name=f"synthetic {split} {modality}")
 
         photos = PhotoEdge(ds("test", "photo"), ds("test", "edge"))
         data = {"train_sketch": ds("train", "sketch"), "val_sketch": ds("val", "sketch"),

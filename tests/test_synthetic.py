@@ -250,3 +250,23 @@ def test_build_transform_on_synthetic_items():
     assert aug(Image.new("L", (16, 16), 255)).min() == 1.0  # white fill outside the image
     with pytest.raises(ValueError, match="3 channels"):
         build_transform(channels=1, normalize=True)
+
+
+def test_browse_widget_draws_and_redraws(monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import IPython.display
+    import ipywidgets as widgets
+
+    from sbirlib.data.synthetic import preview
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs: shown.extend(objs))
+    preview.browse(n_sketches=1, size=32)
+    (box,) = shown
+    image = box.children[-1]
+    assert isinstance(image, widgets.Image) and image.value[:4] == b"\x89PNG"
+    first = image.value
+    box.children[0].children[1].value = 3  # the instance slider
+    assert image.value[:4] == b"\x89PNG" and image.value != first

@@ -129,13 +129,15 @@ def plot_strokes(strokes: np.ndarray, ax=None, size: int = 64):
 def browse(n_sketches: int = 3, size: int = 64, seed: int = 0) -> None:
     """An ipywidgets browser over classes, instances and difficulty knobs (wraps :func:`plot_instances`).
 
-    The first picture is drawn into the output area *before* the widget is displayed, and
-    redraws happen only on user changes: with ``display(interactive(...))`` the papermill run
-    of the data chapter intermittently waited for the cell's reply until the cell timeout.
+    The picture is an ``ipywidgets.Image`` whose PNG bytes are redrawn on every change. We
+    avoid drawing matplotlib figures into an ``Output`` widget: executed by papermill
+    (nbclient), such cells intermittently stalled until the cell timeout.
     """
+    import io
+
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from IPython.display import clear_output, display
+    from IPython.display import display
 
     knob = dict(min=0.0, max=2.0, step=0.25, value=1.0, continuous_update=False)
     controls = {
@@ -145,18 +147,19 @@ def browse(n_sketches: int = 3, size: int = 64, seed: int = 0) -> None:
         "abstraction": widgets.FloatSlider(description="abstraction", **knob),
         "clutter": widgets.FloatSlider(description="clutter", **knob),
     }
-    out = widgets.Output()
+    picture = widgets.Image(format="png")
 
     def redraw(*_: Any) -> None:
         v = {k: w.value for k, w in controls.items()}
-        with out:
-            clear_output(wait=True)
-            plot_instances([(v["cls"], v["instance"])], n_sketches, size, seed,
-                           Difficulty(v["jitter"], v["abstraction"], v["clutter"]), tile=1.6)
-            plt.show()
+        fig = plot_instances([(v["cls"], v["instance"])], n_sketches, size, seed,
+                             Difficulty(v["jitter"], v["abstraction"], v["clutter"]), tile=1.6)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90)
+        plt.close(fig)
+        picture.value = buf.getvalue()
 
     for w in controls.values():
         w.observe(redraw, names="value")
     redraw()
     display(widgets.VBox([widgets.HBox([controls["cls"], controls["instance"]]),
-                          widgets.HBox([controls["jitter"], controls["abstraction"], controls["clutter"]]), out]))
+                          widgets.HBox([controls["jitter"], controls["abstraction"], controls["clutter"]]), picture]))

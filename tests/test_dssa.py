@@ -196,7 +196,7 @@ def test_dssa_learns_the_synthetic_task(tmp_path):
     from sbirlib.recipes import dssa as recipe
 
     cfg = resolve_profile(recipe.PROFILES, "smoke", epochs=2)
-    cfg = recipe.variant(cfg, pretrained=False, steps_per_epoch=20, views=1)
+    cfg = recipe.variant(cfg, pretrained=False, steps_per_epoch=15, views=1)
     res = recipe.run(cfg, output_dir=tmp_path, checkpoint="train", progress=False, baseline=False)
     m = res.metrics
     print({k: round(v, 3) for k, v in m.items()})

@@ -439,7 +439,7 @@ def run_ablations(cfg: Mapping[str, Any], *, names: Sequence[str] | None = None,
 
 
 def record_ablations(profile: str = "smoke", *, seeds: Sequence[int] = (0,), amff_seeds: Sequence[int] = (0, 1, 2),
-                     epochs: int = 4, device: str | torch.device = "auto", data_root: str | None = None,
+                     epochs: int = 4, names: Sequence[str] | None = None, device: str | torch.device = "auto", data_root: str | None = None,
                      path: str | Path | None = None) -> dict[str, Any]:
     """Run every ablation under ``profile`` at ``epochs`` epochs and write the chapter's artefact.
 
@@ -456,11 +456,14 @@ def record_ablations(profile: str = "smoke", *, seeds: Sequence[int] = (0,), amf
     cfg = resolve_profile(PROFILES, profile)
     data = build_data(cfg, data_root)
     budget = {"epochs": int(epochs), "lr_drop_epoch": max(1, int(epochs) - 1)}
-    amff = list(ABLATIONS)[:2]
-    rows = run_ablations(cfg, names=amff, seeds=amff_seeds, data=data, device=device, **budget)
-    rows += run_ablations(cfg, names=list(ABLATIONS)[2:], seeds=seeds, data=data, device=device, **budget)
+    names = list(names or ABLATIONS)
+    amff = [n for n in names if n in list(ABLATIONS)[:2]]
+    rest = [n for n in names if n not in amff]
+    rows = run_ablations(cfg, names=amff, seeds=amff_seeds, data=data, device=device, **budget) if amff else []
+    rows += run_ablations(cfg, names=rest, seeds=seeds, data=data, device=device, **budget) if rest else []
     wall = time.perf_counter() - t0
-    note = (f"{profile} profile at {epochs} epochs x {cfg['steps_per_epoch']} steps per run, "
+    note = (f"{profile} profile at {epochs} epochs x {cfg['steps_per_epoch']} steps per run "
+            f"({len(rows)} runs: {', '.join(dict.fromkeys(r['ablation'] for r in rows))}), "
             f"seeds {list(amff_seeds)} for AMFF vs GAP and {list(seeds)} otherwise")
     prov = results.provenance(profile=profile, seed=int(cfg["seed"]), device=str(get_device(device)),
                               wall_time_s=wall, config=dict(cfg), dataset=str(cfg["dataset"]), note=note)

@@ -39,9 +39,9 @@ CHAPTER = "02_triplet_sn"
 
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {
-        "dataset": "synthetic-category", "category": None, "seed": 0, "epochs": 4, "steps_per_epoch": 20,
+        "dataset": "synthetic-category", "category": None, "seed": 0, "epochs": 3, "steps_per_epoch": 10,
         "backbone": "resnet18_narrow", "pretrained": False, "embed_dim": 128, "load_size": 64,
-        "input_size": 64, "batch_size": 32, "lr": 1e-3, "lr_drop_epoch": 3, "margin": 0.2, "ce_weight": 1.0,
+        "input_size": 64, "batch_size": 32, "lr": 1e-3, "lr_drop_epoch": 2, "margin": 0.2, "ce_weight": 1.0,
         "metrics": ["map@all", "p@100"], "select": "best", "amp": True, "grad_clip": None,
         "synthetic": None, "dataset_kwargs": None,
     },

@@ -366,5 +366,5 @@ def test_smoke_recipe_learns_on_tiny_synthetic_task(tmp_path):
     assert m["train/loss_last"] < m["train/loss_first"]
     assert m["test/map@all_hamming"] > chance + 0.15, (m, chance)
     assert (tmp_path / "metrics.json").is_file() and (tmp_path / "checkpoint.pt").is_file()
-    again = R.run(cfg, output_dir=tmp_path, device="cpu", checkpoint="auto", progress=False)
+    again = R.run(cfg, output_dir=tmp_path, device="cpu", checkpoint="auto", progress=False, data=res.data)
     assert again.history.loaded and again.metrics["test/map@all_hamming"] == pytest.approx(m["test/map@all_hamming"])

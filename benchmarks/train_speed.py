@@ -23,14 +23,14 @@ import torch
 
 
 def _sizes(name: str, model: torch.nn.Module) -> list[tuple[str, int, int]]:
-    cfg = getattr(model, "default_cfg", {}) or {}
-    if "input_size" in cfg:
-        c, _, s = cfg["input_size"]
-        return [("default", int(c), int(s))]
     if name.startswith("sketch_a_net_narrow"):
         return [("smoke", 1, 64), ("cpu-real", 1, 128)]
     if name.startswith("sketch_a_net"):
         return [("full", 1, 225)]
+    cfg = getattr(model, "default_cfg", {}) or {}
+    if "input_size" in cfg:
+        c, _, s = cfg["input_size"]
+        return [("default", int(c), int(s))]
     return [("smoke", 3, 64), ("full", 3, 224)]
 
 

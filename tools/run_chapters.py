@@ -102,6 +102,8 @@ def run_one(nb_src: Path, nb_out: Path, params: dict[str, str], runs: Path,
     env = dict(os.environ, SBIR_RUN_DIR=str(runs), PYDEVD_DISABLE_FILE_VALIDATION="1")
     # an inherited MPLBACKEND=Agg would make plt.show() draw nothing in the executed pages
     env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    # progress bars would be ipywidgets here: frozen noise on the page, and extra comm traffic
+    env["TQDM_DISABLE"] = "1"
     # the kernel must import the sbirlib of this checkout, also from a staged copy
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     start = time.perf_counter()

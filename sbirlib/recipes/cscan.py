@@ -25,8 +25,7 @@ Profile keys (all in every profile; the chapter's ablations flip them):
 * evaluation: ``p_at`` (K of P@K).
 
 Selection follows spec §4.4: the **final** epoch is kept. Validation mAP is computed every
-epoch only to draw the curves (``val_fn`` reports an ``epoch`` counter that ``fit`` monitors,
-so the last epoch always wins).
+epoch only to draw the curves (``fit(keep="last")``, which stays right across a resume).
 """
 
 from __future__ import annotations
@@ -454,12 +453,9 @@ def run(cfg: Config, *, output_dir: str | Path | None = None, device: str = "aut
     scheduler = (torch.optim.lr_scheduler.MultiStepLR(optimizer, [cfg.lr_drop_epoch], 0.1)
                  if cfg.lr_drop_epoch else None)
 
-    val_epoch = [0]
-
     def val_fn(m: cscan_models.CSCAN) -> dict[str, float]:
-        val_epoch[0] += 1
         metrics, _ = evaluate(m, data["val_sketch"], data["gallery"], p_at=cfg.p_at, device=dev, timing=False)
-        return {**metrics, "epoch": float(val_epoch[0])}
+        return metrics
 
     out = Path(output_dir) if output_dir else None
     if out is None and write:
@@ -467,13 +463,13 @@ def run(cfg: Config, *, output_dir: str | Path | None = None, device: str = "aut
     history = training.train_or_load(
         model, loader, make_step_fn(loss_fn, cfg.use_edge), checkpoint=checkpoint, output_dir=out,
         config=cfg.to_dict(), optimizer=optimizer, epochs=cfg.epochs, device=dev, scheduler=scheduler,
-        val_fn=val_fn, monitor="epoch", mode="max", seed=cfg.seed, amp=False,
+        val_fn=val_fn, keep="last", seed=cfg.seed, amp=False,
         steps_per_epoch=steps, progress=progress)
     model.to(dev)
     test, timing = evaluate(model, data["test_sketch"], data["gallery"], p_at=cfg.p_at, device=dev)
     metrics = {f"test/{k}": v for k, v in test.items()}
     if history.val:
-        metrics.update({f"val/{k}": v for k, v in history.val[-1].items() if k != "epoch"})
+        metrics.update({f"val/{k}": v for k, v in history.val[-1].items()})
     if history.train:
         metrics["train/loss_first"] = history.train[0]["loss"]
         metrics["train/loss_last"] = history.train[-1]["loss"]

@@ -459,7 +459,7 @@ def fit(
         history.wall_time_s += time.perf_counter() - t0
         last_good = _cpu_state(model)
         postfix = {"loss": f"{row.get('loss', float('nan')):.4f}"}
-        if history.val:
+        if history.val and monitor in history.val[-1]:  # keep="last" needs no monitored metric
             postfix[monitor] = f"{history.val[-1][monitor]:.3f}"
         epoch_bar.set_postfix(postfix)
 

@@ -247,3 +247,9 @@ def test_keep_last_keeps_the_final_epoch_also_after_resume(tmp_path):
     assert hist.best_epoch == 3 and _same_weights(ref, resumed)
     with pytest.raises(ValueError, match="keep"):
         _fit(_model(), epochs=1, keep="first")
+
+
+def test_keep_last_needs_no_monitored_metric():
+    # validation only logged: the metrics need not contain the monitor name
+    hist = _fit(_model(), epochs=2, keep="last", val_fn=lambda m: {"map@all": 0.5})
+    assert hist.best_epoch == 2 and hist.val[-1] == {"map@all": 0.5}

@@ -563,17 +563,13 @@ class QMULV2(SBIRImageDataset):
                           f"Photos: {len(self.photo_ids)}", f"Raster: {self.image_size} px, line {self.line_width}"])
 
 
-@register_dataset(
+register_dataset(
     "qmul-v1",
     "QMUL Shoe-V1/Chair-V1/Handbag FG-SBIR: sketch i <-> photo edge map i (.mat); category=any folder with the files",
-)
-def _build_qmul_v1(root=None, split="train", modality="sketch", **kwargs) -> QMULV1:
-    return QMULV1(root=root, split=split, modality=modality, **kwargs)
+)(QMULV1)
 
 
-@register_dataset(
+register_dataset(
     "qmul-v2",
     "QMUL Shoe-V2/Chair-V2 FG-SBIR: photos + vector-sketch pickle rasterised on the fly (category=shoes|chairs)",
-)
-def _build_qmul_v2(root=None, split="train", modality="sketch", **kwargs) -> QMULV2:
-    return QMULV2(root=root, split=split, modality=modality, **kwargs)
+)(QMULV2)

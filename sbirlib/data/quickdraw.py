@@ -211,17 +211,13 @@ class QuickDrawBitmap(SBIRImageDataset):
         return f"Layout: {self.layout} (28x28 numpy_bitmap){', inverted' if self.invert else ''}"
 
 
-@register_dataset(
+register_dataset(
     "quickdraw-ext",
     "QuickDraw-Extended zero-shot SBIR: 110 classes of doodles + Flickr photos; split quickdraw_ext/zs/d2s30",
-)
-def _build_quickdraw_ext(root=None, split="train", modality="sketch", **kwargs) -> QuickDrawExt:
-    return QuickDrawExt(root=root, split=split, modality=modality, **kwargs)
+)(QuickDrawExt)
 
 
-@register_dataset(
+register_dataset(
     "quickdraw-bitmap",
     "Quick, Draw! 28x28 numpy_bitmap sketches (e.g. the 14-class small subset); sketches only",
-)
-def _build_quickdraw_bitmap(root=None, split="train", modality="sketch", **kwargs) -> QuickDrawBitmap:
-    return QuickDrawBitmap(root=root, split=split, modality=modality, **kwargs)
+)(QuickDrawBitmap)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from typing import Any
@@ -32,13 +33,19 @@ def _load_all() -> None:
         _loaded = True
 
 
-def register_dataset(name: str, description: str):
-    """Decorator registering a dataset factory ``f(root=None, split=..., modality=..., **kw)``."""
+def register_dataset(name: str, description: str, **defaults: Any):
+    """Register a dataset class or factory ``f(root=None, split=..., modality=..., **kw)``.
+
+    Use it as a decorator or call it on a class: ``register_dataset("tuberlin", "...")(TUBerlin)``.
+    ``defaults`` are keyword arguments the name implies (e.g. a split list); callers can
+    still override them.
+    """
 
     def wrap(factory: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        if name in _FACTORIES and _FACTORIES[name] is not factory:
+        built = functools.partial(factory, **defaults) if defaults else factory
+        if name in _FACTORIES and _FACTORIES[name] != built:
             raise ValueError(f"dataset name {name!r} is registered twice")
-        _FACTORIES[name] = factory
+        _FACTORIES[name] = built
         _DESCRIPTIONS[name] = description
         return factory
 

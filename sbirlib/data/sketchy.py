@@ -333,34 +333,26 @@ class SketchyExt(_SketchyBase):
         return f"Rendering: {self.rendering}\nSplit name: {self.split_name}"
 
 
-@register_dataset(
+register_dataset(
     "sketchy-fg-cc",
     "Sketchy cross-category FG-SBIR: instance retrieval on unseen classes (104/21 split sketchy_ext/zs/yelamarthi21)",
-)
-def _build_sketchy_fg_cc(root=None, split="train", modality="sketch", split_name="sketchy_ext/zs/yelamarthi21",
-                         **kwargs) -> SketchyFG:
-    return SketchyFG(root=root, split=split, modality=modality, split_name=split_name, **kwargs)
+    split_name="sketchy_ext/zs/yelamarthi21",
+)(SketchyFG)
 
 
-@register_dataset(
+register_dataset(
     "sketchy",
     "Sketchy: 125 classes, 75,481 sketches of 12,500 photos; split by photo (official test set when present)",
-)
-def _build_sketchy(root=None, split="train", modality="sketch", **kwargs) -> Sketchy:
-    return Sketchy(root=root, split=split, modality=modality, **kwargs)
+)(Sketchy)
 
 
-@register_dataset(
+register_dataset(
     "sketchy-ext",
     "Sketchy-Extended: Sketchy sketches + 73,002 photos; category-level (dsh50) or zero-shot (sake25, sempcyc25, yelamarthi21)",
-)
-def _build_sketchy_ext(root=None, split="train", modality="sketch", **kwargs) -> SketchyExt:
-    return SketchyExt(root=root, split=split, modality=modality, **kwargs)
+)(SketchyExt)
 
 
-@register_dataset(
+register_dataset(
     "sketchy-fg",
     "Sketchy instance-level FG-SBIR: sketch <stem>-<k> <-> photo <stem>; official 1,250-photo test set",
-)
-def _build_sketchy_fg(root=None, split="train", modality="sketch", **kwargs) -> SketchyFG:
-    return SketchyFG(root=root, split=split, modality=modality, **kwargs)
+)(SketchyFG)

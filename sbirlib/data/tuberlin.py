@@ -300,17 +300,13 @@ class TUBerlinExt(TUBerlin):
     _has_photos = True
 
 
-@register_dataset(
+register_dataset(
     "tuberlin",
     "TU-Berlin sketches: 250 classes x 80 (or the 40-class tu-train/tu-test subset); sketches only",
-)
-def _build_tuberlin(root=None, split="train", modality="sketch", **kwargs) -> TUBerlin:
-    return TUBerlin(root=root, split=split, modality=modality, **kwargs)
+)(TUBerlin)
 
 
-@register_dataset(
+register_dataset(
     "tuberlin-ext",
     "TU-Berlin-Extended: TU-Berlin sketches + ~204k ImageNet photos; category-level (dsh10) or zero-shot (sake30, sempcyc30)",
-)
-def _build_tuberlin_ext(root=None, split="train", modality="sketch", **kwargs) -> TUBerlinExt:
-    return TUBerlinExt(root=root, split=split, modality=modality, **kwargs)
+)(TUBerlinExt)

@@ -34,11 +34,13 @@ setup: $(STAMP)
 vendor: $(STAMP)
 	$(PY) tools/vendor_assets.py
 
-chapters: setup
+chapters: setup vendor
 	$(PY) tools/run_chapters.py --stage $(STAGE)
 
 html: vendor
 	rm -rf _build/html
+	# the staged sources must carry the offline widget/MathJax assets
+	mkdir -p $(STAGE)/book/_vendor && cp -r book/_vendor/. $(STAGE)/book/_vendor/
 	$(VENV)/bin/jupyter-book build $(STAGE) --path-output . -W -n --keep-going
 	@echo "book: $(abspath _build/html/index.html)"
 

@@ -106,15 +106,20 @@ def distributed_sampler(dataset: Any, shuffle: bool = True, seed: int = 0, drop_
                                                shuffle=shuffle, seed=seed, drop_last=drop_last)
 
 
+def _comm_device() -> torch.device:
+    """Where collective tensors must live: NCCL only reduces tensors on this rank's GPU."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
 def average_scalars(values: Mapping[str, float]) -> dict[str, float]:
     """Average a dict of floats over ranks (identity in a single process)."""
     values = dict(values)
     if not is_distributed() or not values:
         return values
     keys = sorted(values)
-    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=_comm_device())
     dist.all_reduce(t)
     t = (t / world_size()).cpu()
     return {k: float(v) for k, v in zip(keys, t)}
@@ -124,8 +129,6 @@ def any_true(flag: bool) -> bool:
     """True if ``flag`` is true on any rank (so every rank takes the same branch)."""
     if not is_distributed():
         return bool(flag)
-    t = torch.tensor([1.0 if flag else 0.0])
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
+    t = torch.tensor([1.0 if flag else 0.0], device=_comm_device())
     dist.all_reduce(t)
     return bool(t.item() > 0)

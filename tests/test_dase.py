@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -228,3 +230,56 @@ def test_dase_mems_trains_on_synthetic_task(tmp_path):
     assert again.history.loaded
     torch.testing.assert_close(again.model.loss_fn.centres, res.model.loss_fn.centres)
     assert int(again.model.loss_fn.step) == 80
+
+
+def _fake_dsh_layouts(root):
+    """TU-Berlin-Ext and Sketchy-Ext folders with DASE's query JSONs (3 classes, tiny images)."""
+    import json
+
+    from test_data_real import _png, make_tuberlin_full
+
+    tu = make_tuberlin_full(root / "tu", per_class=12)
+    for c, name in enumerate(("ant", "bear (animal)", "wine-bottle")):
+        folder = name.replace(" ", "").replace("-", "").replace("(", "").replace(")", "")
+        for j in range(4 + c):
+            _png(tu / "ImageResized" / folder / f"n{c}_{j}.JPEG", mode="RGB")
+    queries = [["sketches/ant/3.png", 0], ["sketches/bear (animal)/13.png", 1], ["sketches/wine-bottle/30.png", 2]]
+    (tu / "splits").mkdir()
+    (tu / "splits" / "TUBerlin_sketch.json").write_text(json.dumps({"train": [], "test": queries}))
+
+    sk = root / "sketchy"
+    for c, name in enumerate(("airplane", "car_(sedan)", "zebra")):
+        for j in range(6):
+            _png(sk / "rendered_256x256" / "sketch" / "tx_000100000000" / name / f"n{c}_{j}-1.png")
+            _png(sk / "rendered_256x256" / "sketch" / "tx_000000000000" / name / f"n{c}_{j}-1.png")
+        for j in range(3):
+            _png(sk / "extended_photo" / name / f"n{c}_{j}.jpg", mode="RGB")
+    (sk / "splits").mkdir()
+    rows = [["tx_000100000000/airplane/n0_1-1.png", 0], ["tx_000100000000/zebra/n2_4-1.png", 2]]
+    (sk / "splits" / "sketchy_sketch.json").write_text(json.dumps({"train": [], "test": rows}))
+    return tu, sk
+
+
+@pytest.mark.parametrize("profile", ["full", "full-sketchy"])
+def test_full_data_path_reads_the_dsh_query_lists(tmp_path, profile):
+    """The ``full`` profiles read DASE's query JSON; every photo is training image and gallery item."""
+    from sbirlib.profiles import resolve_profile
+    from sbirlib.recipes import dase_mems
+
+    tu, sk = _fake_dsh_layouts(tmp_path)
+    cfg = dase_mems.variant(resolve_profile(dase_mems.PROFILES, profile), image_size=32, pretrained=False)
+    data = dase_mems.load_data(cfg, tu if profile == "full" else sk)
+    n_sketches, n_queries, n_photos = (36, 3, 4 + 5 + 6) if profile == "full" else (18, 2, 9)
+    names = sorted(("/".join(Path(p).parts[-2:]) for p in data["test_sketch"].samples))
+    if profile == "full":
+        assert names == ["ant/3.png", "bear (animal)/13.png", "wine-bottle/30.png"]
+    else:
+        assert names == ["airplane/n0_1-1.png", "zebra/n2_4-1.png"]
+        assert all("tx_000100000000" in str(p) for p in data["train_sketch"].samples)
+    assert len(data["train_sketch"]) + len(data["val_sketch"]) == n_sketches - n_queries
+    assert not set(data["train_sketch"].samples) & set(data["test_sketch"].samples)
+    assert len(data["gallery"]) == len(data["train_photo"]) == n_photos  # DSH: photos train and gallery
+    assert data["gallery"].classes == data["test_sketch"].classes == data["train_sketch"].classes
+    assert data["test_sketch"][0]["image"].shape == (3, 32, 32)
+    batch = next(iter(dase_mems.MixedBatches(data["train_sketch"], data["train_photo"], batch_size=2)))
+    assert batch["sketch"].shape == batch["photo"].shape == (2, 3, 32, 32)

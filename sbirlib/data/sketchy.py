@@ -309,7 +309,7 @@ class SketchyExt(_SketchyBase):
                     rest, test = carve_validation(fs, 50 / max(len(fs), 1), 2000 + ci)
                 train, val = carve_validation(rest, val_fraction, val_seed + ci)
                 out[c] = {"train": train, "val": val, "test": test}[split]
-            files = {c: fs for c, fs in out.items() if fs}
+            files = out  # a class without queries keeps its label (sketches and photos must agree)
         # class ids follow the canonical (key-sorted) names so sketch and photo labels agree
         names = sorted(files, key=name_key)
         samples, labels = [], []

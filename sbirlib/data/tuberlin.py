@@ -245,9 +245,9 @@ class TUBerlin(ClassFolderDataset):
         else:
             test = {c: fs[:10] for c, fs in everything.items()}
             rest = {c: fs[10:] for c, fs in everything.items()}
-        if split == "test":
-            return {c: fs for c, fs in test.items() if fs}
-        return self._carve(rest, split)
+        # every class stays, even without a sample in this split, so that a class has the
+        # same label in every split and modality (queries and gallery must agree)
+        return test if split == "test" else self._carve(rest, split)
 
     def _read_query_list(self, folder: Path, sketch_dir: Path) -> set[str]:
         from sbirlib.data.splits import read_query_list
@@ -266,7 +266,7 @@ class TUBerlin(ClassFolderDataset):
             out[c] = va if split == "val" else tr
         if split == "val" and not any(out.values()):
             raise ValueError("split='val' is empty (val_fraction=0)")
-        return {c: fs for c, fs in out.items() if fs}
+        return out
 
     # -- photos (TU-Berlin-Ext) ---------------------------------------------------------------
     def _index_photos(self, sketch_classes: list[str], split: str) -> dict[str, list[Path]]:

@@ -62,6 +62,8 @@ _SHARED: dict[str, Any] = {
     "rotation": 90.0,
     "erase_p": 0.6,
     "n_classes": None,           # synthetic only: None = all 35 classes
+    "split_name": None,          # real data: the named split (the DSH query lists of DASE)
+    "rendering": None,           # Sketchy only: which sketch rendering folder
 }
 
 #: ``epochs * steps_per_epoch`` = T training iterations (each a mixed batch).
@@ -84,6 +86,18 @@ PROFILES: dict[str, dict[str, Any]] = {
         "backbone": "dase_seresnext101_32x4d", "width": None, "embed_dim": 512,
         "pretrained": True, "image_size": 224, "lr": 1e-4,
         "hash_bits": (32, 64, 128), "p_at": 200,
+        "split_name": "tuberlin_ext/cat/dsh10@dase",
+    },
+    # the same recipe on Sketchy-Extended: DASE's 6,250 query sketches (tx_000100000000
+    # rendering), every one of the 73,002 Extension photos as training set and gallery
+    "full-sketchy": {
+        **_SHARED,
+        "dataset": "sketchy-ext", "category": None, "seed": 0,
+        "epochs": 200, "steps_per_epoch": 1000, "batch_size": 22,
+        "backbone": "dase_seresnext101_32x4d", "width": None, "embed_dim": 512,
+        "pretrained": True, "image_size": 224, "lr": 1e-4,
+        "hash_bits": (32, 64, 128), "p_at": 200,
+        "split_name": "sketchy_ext/cat/dsh50@dase", "rendering": "tx_000100000000",
     },
 }
 
@@ -153,7 +167,8 @@ def load_data(cfg: Config | dict, data_root: str | Path | None = None,
     query sketches, and the photo gallery (all photos, test transform).
 
     Synthetic data come from the sbirlib cache; real data from ``data_root`` / ``$SBIR_DATA``
-    (a clear error names ``SBIR_DATA`` when missing).
+    (a clear error names ``SBIR_DATA`` when missing) with the profile's ``split_name`` (the
+    DSH query lists of DASE: every photo is both a training image and a gallery item).
     """
     name = cfg["dataset"]
     kw: dict[str, Any] = {}
@@ -162,7 +177,9 @@ def load_data(cfg: Config | dict, data_root: str | Path | None = None,
         if cfg.get("n_classes"):
             kw["n_classes"] = cfg["n_classes"]
     else:
-        kw = {"root": utils.data_root(data_root)}
+        kw = {"root": utils.data_root(data_root), "split_name": cfg.get("split_name")}
+        if cfg.get("rendering"):
+            kw["rendering"] = cfg["rendering"]
 
     def ds(split: str, modality: str, train: bool):
         tf = (sketch_transform if modality == "sketch" else photo_transform)(cfg, train)

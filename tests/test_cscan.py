@@ -368,3 +368,71 @@ def test_smoke_recipe_learns_on_tiny_synthetic_task(tmp_path):
     assert (tmp_path / "metrics.json").is_file() and (tmp_path / "checkpoint.pt").is_file()
     again = R.run(cfg, output_dir=tmp_path, device="cpu", checkpoint="auto", progress=False, data=res.data)
     assert again.history.loaded and again.metrics["test/map@all_hamming"] == pytest.approx(m["test/map@all_hamming"])
+
+
+# -- ablation artefact (producer: R.record_ablations) ---------------------------------------
+
+
+def _fake_run(calls):
+    """A stand-in for R.run: metrics that depend on the seed and code length, no training."""
+
+    def fake(cfg, **kwargs):
+        calls.append((cfg.code_bits, cfg.seed, cfg.use_edge))
+        value = 0.1 + 0.01 * cfg.seed + cfg.code_bits / 1000
+        metrics = {"test/map@all_hamming": value, "test/map@all_euclidean": value + 0.05,
+                   "val/map@all_hamming": 0.0, "train/loss_first": 2.0}
+        timing = {"search_ms_per_query_hamming": 0.1 * (cfg.seed + 1),
+                  "bytes_per_photo_hamming": cfg.code_bits / 8}
+        return R.RunResult(None, None, metrics, timing, {})
+
+    return fake
+
+
+def test_record_ablations_merges_per_seed_rows_with_provenance(tmp_path, monkeypatch):
+    from sbirlib import results
+
+    main, k64 = R.CODE_LENGTH_ABLATIONS[32], R.CODE_LENGTH_ABLATIONS[64]
+    path = tmp_path / "ablations-smoke.json"
+    legacy = {"chapter": R.CHAPTER, "profile": "smoke", "provenance": {
+        "profile": "smoke", "seed": 0, "commit": "abc-dirty", "cpu_threads": 1, "config": {"x": 1}},
+        "rows": [{"name": main, "changes": {}, "seed": 0, "metrics": {"test/map@all_hamming": 0.9}},
+                 {"name": "no edge branch", "changes": {"use_edge": False}, "seed": 0,
+                  "metrics": {"test/map@all_hamming": 0.5}, "wall_time_s": 3.0}]}
+    results.save_json(legacy, path)
+    calls = []
+    monkeypatch.setattr(R, "run", _fake_run(calls))
+    monkeypatch.setattr(R, "load_data", lambda cfg, *a, **k: {})
+    rec = R.record_ablations("smoke", [main, k64], (0, 1), path=path, threads=None, progress=False)
+    assert calls == [(32, 0, True), (32, 1, True), (64, 0, True), (64, 1, True)]
+    assert rec == results.load_json(path)
+    keys = [(r["name"], r["seed"]) for r in rec["rows"]]
+    # ABLATIONS order, then seed; the re-run (main, 0) replaced the stored row, the rest kept
+    assert keys == [(main, 0), (main, 1), ("no edge branch", 0), (k64, 0), (k64, 1)]
+    for r in rec["rows"]:
+        assert r["provenance"]["profile"] == "smoke" and r["provenance"]["seed"] == r["seed"]
+        assert r["provenance"]["commit"] and r["changes"] == R.ABLATIONS[r["name"]]
+    kept = rec["rows"][2]
+    assert kept["provenance"]["commit"] == "abc-dirty" and "config" not in kept["provenance"]
+    assert kept["provenance"]["wall_time_s"] == 3.0
+    assert rec["rows"][0]["metrics"]["test/map@all_hamming"] == pytest.approx(0.132)
+    assert "val/map@all_hamming" not in rec["rows"][0]["metrics"]
+    assert rec["provenance"]["seeds"] == [0, 1] and "abc-dirty" in rec["provenance"]["commits"]
+    assert rec["provenance"]["config"]["code_bits"] == 32
+
+    table = R.ablation_table(rec, ("test/map@all_hamming", "search_ms_per_query_hamming"),
+                             names=[k64, "no edge branch"])
+    assert [t["ablation"] for t in table] == [k64, "no edge branch"]
+    vals = np.array([0.164, 0.174])
+    assert table[0]["test/map@all_hamming"] == pytest.approx(vals.mean())
+    assert table[0]["test/map@all_hamming (std)"] == pytest.approx(vals.std(ddof=1))
+    assert table[0]["search_ms_per_query_hamming"] == pytest.approx(0.15)
+    assert table[1]["test/map@all_hamming (std)"] is None  # one seed: no spread
+    assert table[1]["search_ms_per_query_hamming"] is None  # legacy row: no timing
+    assert table[1]["search_ms_per_query_hamming (n)"] == 0
+
+
+def test_record_ablations_refuses_unknown_names(tmp_path, monkeypatch):
+    monkeypatch.setattr(R, "load_data", lambda cfg, *a, **k: {})
+    with pytest.raises(KeyError, match="unknown ablations"):
+        R.record_ablations("smoke", ["K = 256 bits"], path=tmp_path / "a.json", threads=None)
+

@@ -50,7 +50,8 @@ from sbirlib.models import resnet
 from sbirlib.profiles import Config, resolve_profile
 from sbirlib.recipes import common
 
-__all__ = ["PROFILES", "CHAPTER", "ABLATIONS", "run", "run_ablations", "ablation_table", "RunResult",
+__all__ = ["PROFILES", "CHAPTER", "ABLATIONS", "CODE_LENGTH_ABLATIONS", "ABLATION_SEEDS", "run",
+           "run_ablations", "record_ablations", "ablations_path", "ablation_table", "RunResult",
            "build_model", "load_data",
            "PhotoEdge", "evaluate", "variant", "make_step_fn"]
 
@@ -141,6 +142,13 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "K = 64 bits": {"code_bits": 64},
     "K = 128 bits": {"code_bits": 128},
 }
+
+#: The code-length ablation (spec §8): K -> the :data:`ABLATIONS` row that trains it.
+CODE_LENGTH_ABLATIONS: dict[int, str] = {
+    32: "CSCAN (co-attention, edge, beta=0.1, K=32)", 64: "K = 64 bits", 128: "K = 128 bits"}
+
+#: Seeds of the recorded ablations (mean +- std over these).
+ABLATION_SEEDS: tuple[int, ...] = (0, 1, 2)
 
 
 def variant(cfg: Config | dict[str, Any], **changes: Any) -> Config:
@@ -506,16 +514,46 @@ class _Repeat:
                     return
 
 
+def _ablation_row(name: str, cfg: Config, res: RunResult, wall_time_s: float,
+                  device: str) -> dict[str, Any]:
+    """One (variant, seed) run as a run record plus ``name``, ``changes`` and ``seed``."""
+    metrics = {k: v for k, v in res.metrics.items() if k.startswith("test/")}
+    prov = results.provenance(profile=cfg.profile, seed=cfg.seed, device=device,
+                              wall_time_s=wall_time_s, dataset=cfg.dataset,
+                              code_bits=cfg.code_bits)
+    record = results.run_record(CHAPTER, metrics, prov, timing=dict(res.timing))
+    return {"name": name, "changes": ABLATIONS[name], "seed": cfg.seed, **record}
+
+
+def _ablation_record(rows: list[dict[str, Any]], cfg: Config, device: str,
+                     wall_time_s: float | None = None, note: str | None = None) -> dict[str, Any]:
+    """The artefact: rows in :data:`ABLATIONS` order then by seed, and what produced them."""
+    order = {n: i for i, n in enumerate(ABLATIONS)}
+    rows = sorted(rows, key=lambda r: (order.get(r["name"], len(order)), r["seed"]))
+    commits = sorted({r["provenance"].get("commit") or "unknown" for r in rows})
+    extra = {"seeds": sorted({r["seed"] for r in rows}), "commits": commits,
+             "producer": "sbirlib.recipes.cscan.record_ablations "
+                         "(python -m sbirlib.recipes.cscan --help)"}
+    if note:
+        extra["note"] = note
+    prov = results.provenance(profile=cfg.profile, seed=cfg.seed, device=device,
+                              wall_time_s=wall_time_s, config=cfg.to_dict(), dataset=cfg.dataset,
+                              **extra)
+    return {"chapter": CHAPTER, "profile": cfg.profile, "rows": rows, "provenance": prov}
+
+
 def run_ablations(cfg: Config, names: list[str] | None = None, seeds: tuple[int, ...] = (0,), *,
                   extra_seeds: dict[str, tuple[int, ...]] | None = None, device: str = "auto",
-                  data: dict[str, Dataset] | None = None, progress: bool = False) -> dict[str, Any]:
+                  data: dict[str, Dataset] | None = None, progress: bool = False,
+                  on_row: Any = None) -> dict[str, Any]:
     """Train and evaluate each ablation of :data:`ABLATIONS` under ``cfg``'s budget.
 
     Every variant uses the same data, budget and seeds; nothing is written to disk (each run
-    trains from scratch). ``extra_seeds`` adds seeds for some variants (spec §9 compares the
-    edge branch on/off over seeds 0, 1, 2). Returns ``{"rows": [{"name", "changes", "seed",
-    "metrics", "wall_time_s"}], "provenance": {...}}``, ready for
-    :func:`sbirlib.results.save_json`.
+    trains from scratch). ``extra_seeds`` adds seeds for some variants. Returns
+    ``{"chapter", "profile", "rows", "provenance"}``: one row per (variant, seed), each a run
+    record (:func:`sbirlib.results.run_record`: ``metrics``, ``timing``, ``provenance`` with
+    profile, seed, commit, device, wall time) plus ``name``, ``changes`` and ``seed``.
+    ``on_row(row)`` is called after each run (:func:`record_ablations` saves there).
     """
     from tqdm.auto import tqdm
 
@@ -525,33 +563,148 @@ def run_ablations(cfg: Config, names: list[str] | None = None, seeds: tuple[int,
         raise KeyError(f"unknown ablations {unknown}; known: {list(ABLATIONS)}")
     if data is None:
         data = load_data(cfg, progress=progress)
+    dev = str(utils.get_device(device))
     jobs = [(n, s) for n in names for s in sorted(set(seeds) | set((extra_seeds or {}).get(n, ())))]
     rows = []
     t0 = time.perf_counter()
     for name, seed in tqdm(jobs, desc="ablations", disable=not progress):
         vcfg = variant(cfg, seed=seed, **ABLATIONS[name])
         t1 = time.perf_counter()
-        res = run(vcfg, output_dir=None, device=device, checkpoint="train", progress=False,
+        res = run(vcfg, output_dir=None, device=dev, checkpoint="train", progress=False,
                   data=data, write=False)
-        rows.append({"name": name, "changes": ABLATIONS[name], "seed": seed,
-                     "metrics": {k: v for k, v in res.metrics.items() if k.startswith("test/")},
-                     "wall_time_s": round(time.perf_counter() - t1, 1)})
-    prov = results.provenance(profile=cfg.profile, seed=cfg.seed, device=str(utils.get_device(device)),
-                              wall_time_s=time.perf_counter() - t0, config=cfg.to_dict(),
-                              dataset=cfg.dataset)
-    return {"chapter": CHAPTER, "profile": cfg.profile, "rows": rows, "provenance": prov}
+        row = _ablation_row(name, vcfg, res, time.perf_counter() - t1, dev)
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return _ablation_record(rows, cfg, dev, time.perf_counter() - t0)
+
+
+def ablations_path(profile: str) -> Path:
+    """``book/results/06_cscan/ablations-<profile>.json`` of this checkout."""
+    base = results.results_dir()
+    if base is None:
+        raise FileNotFoundError("book/results is not available (sbirlib is not running from a checkout)")
+    return base / CHAPTER / f"ablations-{profile}.json"
+
+
+def _stored_rows(record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Rows of an existing artefact; rows of the first format (no per-row provenance) inherit
+    the artefact's provenance minus its config, so every row says where it came from."""
+    if not record:
+        return []
+    top = {k: v for k, v in record.get("provenance", {}).items()
+           if k not in ("config", "note", "seeds", "commits", "producer")}
+    rows = []
+    for r in record.get("rows", []):
+        r = dict(r)
+        if "provenance" not in r:
+            prov = {**top, "seed": r["seed"], "wall_time_s": r.get("wall_time_s")}
+            r = {"name": r["name"], "changes": r["changes"], "seed": r["seed"],
+                 "chapter": CHAPTER, "profile": record.get("profile"), "metrics": r["metrics"],
+                 "provenance": prov, **({"source": r["source"]} if "source" in r else {})}
+        rows.append(r)
+    return rows
+
+
+def record_ablations(profile: str = "smoke", names: list[str] | None = None,
+                     seeds: tuple[int, ...] = ABLATION_SEEDS, *, path: str | Path | None = None,
+                     device: str = "cpu", threads: int | None = 1, progress: bool = True,
+                     note: str | None = None) -> dict[str, Any]:
+    """Run ``names`` x ``seeds`` with :func:`run_ablations` and merge them into the artefact.
+
+    The one producer of ``book/results/06_cscan/ablations-<profile>.json``. A (variant, seed)
+    row that is run again replaces the stored one; every other stored row is kept, so the
+    artefact can be filled in several sittings. The file is rewritten (atomically) after
+    every run. ``threads`` fixes ``torch.set_num_threads`` (from-scratch smoke runs differ in
+    the last digits between thread counts; the smoke reference ran with 1).
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = resolve_profile(PROFILES, profile)
+    path = Path(path) if path else ablations_path(profile)
+    stored = results.load_json(path) if path.is_file() else None
+    if stored and stored.get("profile") not in (None, profile):
+        raise ValueError(f"{path} holds profile {stored.get('profile')!r}, not {profile!r}")
+    rows = _stored_rows(stored)
+    old_note = (stored or {}).get("provenance", {}).get("note")
+    t0 = time.perf_counter()
+
+    def save(row: dict[str, Any]) -> None:
+        rows[:] = [r for r in rows if (r["name"], r["seed"]) != (row["name"], row["seed"])] + [row]
+        results.save_json(_ablation_record(rows, cfg, device, time.perf_counter() - t0,
+                                           note or old_note), path)
+        m = row["metrics"]
+        print(f"{row['name']} seed {row['seed']}: Hamming {m['test/map@all_hamming']:.4f} "
+              f"Euclidean {m['test/map@all_euclidean']:.4f} ({row['provenance']['wall_time_s']} s)",
+              flush=True)
+
+    run_ablations(cfg, names, seeds, device=device, progress=progress, on_row=save)
+    return results.load_json(path)
+
+
+def _row_value(row: dict[str, Any], key: str) -> float | None:
+    for section in ("metrics", "timing"):
+        if key in row.get(section, {}):
+            return row[section][key]
+    return None
 
 
 def ablation_table(record: dict[str, Any], metrics: tuple[str, ...] = (
-        "test/map@all_hamming", "test/map@all_euclidean")) -> list[dict[str, Any]]:
-    """One row per ablation: mean (and, with several seeds, std) of ``metrics`` over seeds."""
+        "test/map@all_hamming", "test/map@all_euclidean"),
+        names: list[str] | None = None) -> list[dict[str, Any]]:
+    """One row per ablation: mean (and, with several seeds, sample std) of ``metrics`` over seeds.
+
+    A metric name is looked up in each row's ``metrics``, then its ``timing`` (e.g.
+    ``search_ms_per_query_hamming``); seeds that lack it are left out of its mean, and
+    ``<metric> (n)`` says how many seeds it averages. ``names`` restricts and orders the rows.
+    """
     table = []
-    for name in dict.fromkeys(r["name"] for r in record["rows"]):
+    names = list(dict.fromkeys(r["name"] for r in record["rows"])) if names is None else names
+    for name in names:
         rows = [r for r in record["rows"] if r["name"] == name]
+        if not rows:
+            continue
         row: dict[str, Any] = {"ablation": name, "seeds": [r["seed"] for r in rows]}
         for m in metrics:
-            vals = np.array([r["metrics"][m] for r in rows], dtype=float)
-            row[m] = float(vals.mean())
+            vals = np.array([v for v in (_row_value(r, m) for r in rows) if v is not None], dtype=float)
+            row[m] = float(vals.mean()) if len(vals) else None
             row[m + " (std)"] = float(vals.std(ddof=1)) if len(vals) > 1 else None
+            row[m + " (n)"] = len(vals)
         table.append(row)
     return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sbirlib.recipes.cscan``: record the chapter's ablations (see ``--help``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sbirlib.recipes.cscan",
+        description="Train the CSCAN ablations x seeds and merge them into "
+                    "book/results/06_cscan/ablations-<profile>.json (one row per variant and seed).")
+    parser.add_argument("--profile", default="smoke", choices=["smoke"])
+    parser.add_argument("--names", nargs="+", default=None, metavar="NAME",
+                        help=f"ablations to run (default: all); known: {list(ABLATIONS)}")
+    parser.add_argument("--code-lengths", action="store_true",
+                        help=f"shorthand for --names {' '.join(repr(n) for n in CODE_LENGTH_ABLATIONS.values())}")
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(ABLATION_SEEDS))
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--path", default=None, help="artefact path (default: the checkout's)")
+    parser.add_argument("--note", default=None, help="note stored in the artefact's provenance")
+    parser.add_argument("--list", action="store_true", help="list the ablations and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, changes in ABLATIONS.items():
+            print(f"{name!r}: {changes}")
+        return 0
+    names = args.names
+    if args.code_lengths:
+        names = list(dict.fromkeys((names or []) + list(CODE_LENGTH_ABLATIONS.values())))
+    record_ablations(args.profile, names, tuple(args.seeds), path=args.path, device=args.device,
+                     threads=args.threads, note=args.note)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - the artefact's producer
+    raise SystemExit(main())

@@ -106,6 +106,11 @@ def run_one(nb_src: Path, nb_out: Path, params: dict[str, str], runs: Path,
     env["TQDM_DISABLE"] = "1"
     # the kernel must import the sbirlib of this checkout, also from a staged copy
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    # the kernel runs in the chapter's folder: a relative data or cache root given on the
+    # command line (SBIR_DATA=../shared/data) means the caller's folder, not that one
+    for var in ("SBIR_DATA", "SBIR_CACHE"):
+        if env.get(var):
+            env[var] = str(Path(env[var]).expanduser().absolute())
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=chapter_timeout)

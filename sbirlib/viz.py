@@ -9,20 +9,28 @@ Static functions (always render, also in the built book):
 * :func:`show_retrievals` -- each query followed by its top-k gallery images, the true match
   framed in green, wrong retrievals in grey, and the true match's rank in the title.
 
-Widget wrappers (:func:`interactive_retrievals`, :func:`interactive_grid`) call the static
-functions from a slider and return ``None``, so a widget cell never echoes an object.
+Widgets: :func:`interact_figure` is the one way a widget draws a figure in this project:
+controls above an ``ipywidgets.Image`` holding the figure as PNG bytes. The wrappers
+:func:`interactive_retrievals` and :func:`interactive_grid` call the static functions through
+it and return ``None``, so a widget cell never echoes an object.
 Images can be tensors ``[C, H, W]`` / ``[H, W]`` or NumPy arrays, in [0, 1] or any range
 (anything outside [0, 1] is min-max scaled per image for display).
 """
 
 from __future__ import annotations
 
+import inspect
+import io
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    import ipywidgets
 
 __all__ = [
     "to_display",
@@ -31,6 +39,7 @@ __all__ = [
     "show_pairs",
     "rank_gallery",
     "show_retrievals",
+    "interact_figure",
     "interactive_retrievals",
     "interactive_grid",
 ]
@@ -197,32 +206,90 @@ def show_retrievals(
     return fig
 
 
-def interactive_retrievals(queries: Sequence[Any], gallery: Sequence[Any], dist: Any, positives: Any,
-                           k: int = 5, **kwargs: Any) -> None:
-    """A slider over query indices that redraws :func:`show_retrievals` for one query."""
+def _control(name: str, abbrev: Any, default: Any) -> Any:
+    """The widget for one keyword of :func:`interact_figure` (abbreviations as ``interact``)."""
+    import ipywidgets as widgets
+
+    if isinstance(abbrev, widgets.ValueWidget):
+        return abbrev
+    control = widgets.interactive.widget_from_abbrev(abbrev, default)
+    if not isinstance(control, widgets.ValueWidget):
+        raise ValueError(f"interact_figure: cannot make a control from {name}={abbrev!r}; pass a "
+                         "widget, (lo, hi), (lo, hi, step), a list of options or a bool "
+                         "(bind fixed arguments with functools.partial)")
+    control.description = control.description or name
+    if "continuous_update" in control.trait_names():
+        control.continuous_update = False
+    return control
+
+
+def interact_figure(draw: Callable[..., Figure], **controls: Any) -> ipywidgets.VBox:
+    """Display controls above a picture that ``draw(**values)`` redraws; returns the widget.
+
+    ``draw`` takes the controls' values as keyword arguments and returns a **new** figure (as
+    the static functions in this module do; it must not call ``plt.show()``). The figure is
+    rendered to PNG bytes in an ``ipywidgets.Image`` and closed, so nothing reaches the
+    inline backend; every change of a control's value redraws it.
+
+    Each keyword is a control: an ipywidgets widget (used as given), or an ``interact``
+    abbreviation: ``(lo, hi)`` or ``(lo, hi, step)`` for a slider, a list of options for a
+    dropdown, a bool for a checkbox. A control built from an abbreviation starts at
+    ``draw``'s default for that argument, is labelled with its name and reports only when
+    released (``continuous_update=False``), since each redraw renders a whole figure.
+
+    Returns the displayed ``VBox([HBox(controls), Image])``: end the cell with ``;``.
+
+    We do not draw into an ``Output`` widget, as ``ipywidgets.interact`` does: executed by
+    papermill (nbclient), such cells intermittently stalled until the cell timeout
+    (jupyter/nbclient#312).
+    """
     import ipywidgets as widgets
     from IPython.display import display
 
+    params = inspect.signature(draw).parameters
+    controls = {name: _control(name, abbrev, params[name].default if name in params
+                               else inspect.Parameter.empty)
+                for name, abbrev in controls.items()}
+    picture = widgets.Image(format="png")
+
+    def redraw(*_: Any) -> None:
+        fig = draw(**{name: control.value for name, control in controls.items()})
+        if not isinstance(fig, Figure):
+            raise TypeError(f"interact_figure: draw must return a matplotlib Figure, got "
+                            f"{type(fig).__name__} (return the figure instead of calling plt.show())")
+        buf = io.BytesIO()
+        try:
+            fig.savefig(buf, format="png", bbox_inches="tight")
+        finally:
+            plt.close(fig)
+        picture.value = buf.getvalue()
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    redraw()
+    box = widgets.VBox([widgets.HBox(list(controls.values()),
+                                     layout=widgets.Layout(flex_flow="row wrap")), picture])
+    display(box)
+    return box
+
+
+def interactive_retrievals(queries: Sequence[Any], gallery: Sequence[Any], dist: Any, positives: Any,
+                           k: int = 5, **kwargs: Any) -> None:
+    """A slider over query indices that redraws :func:`show_retrievals` for one query."""
     n = len(rank_gallery(dist))
 
-    def draw(query: int) -> None:
-        show_retrievals(queries, gallery, dist, positives, k=k, query_ids=[query], **kwargs)
-        plt.show()
+    def draw(query: int = 0) -> Figure:
+        return show_retrievals(queries, gallery, dist, positives, k=k, query_ids=[query], **kwargs)
 
-    display(widgets.interactive(draw, query=widgets.IntSlider(0, 0, n - 1, 1, description="query")))
+    interact_figure(draw, query=(0, n - 1))
 
 
 def interactive_grid(images: Sequence[Any], page_size: int = 16, **kwargs: Any) -> None:
     """A slider paging through ``images`` with :func:`image_grid`."""
-    import ipywidgets as widgets
-    from IPython.display import display
-
     pages = max(1, (len(images) + page_size - 1) // page_size)
 
-    def draw(page: int) -> None:
+    def draw(page: int = 0) -> Figure:
         start = page * page_size
-        image_grid(images[start:start + page_size] if not isinstance(images, torch.Tensor)
-                   else images[start:start + page_size], **kwargs)
-        plt.show()
+        return image_grid(images[start:start + page_size], **kwargs)
 
-    display(widgets.interactive(draw, page=widgets.IntSlider(0, 0, pages - 1, 1, description="page")))
+    interact_figure(draw, page=(0, pages - 1))

@@ -129,37 +129,17 @@ def plot_strokes(strokes: np.ndarray, ax=None, size: int = 64):
 def browse(n_sketches: int = 3, size: int = 64, seed: int = 0) -> None:
     """An ipywidgets browser over classes, instances and difficulty knobs (wraps :func:`plot_instances`).
 
-    The picture is an ``ipywidgets.Image`` whose PNG bytes are redrawn on every change. We
-    avoid drawing matplotlib figures into an ``Output`` widget: executed by papermill
-    (nbclient), such cells intermittently stalled until the cell timeout.
+    Drawn with :func:`sbirlib.viz.interact_figure`, like every widget figure in the book.
     """
-    import io
-
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
-    knob = dict(min=0.0, max=2.0, step=0.25, value=1.0, continuous_update=False)
-    controls = {
-        "cls": widgets.Dropdown(options=list(CLASS_NAMES), value=CLASS_NAMES[0], description="class"),
-        "instance": widgets.IntSlider(min=0, max=47, value=0, description="instance", continuous_update=False),
-        "jitter": widgets.FloatSlider(description="jitter", **knob),
-        "abstraction": widgets.FloatSlider(description="abstraction", **knob),
-        "clutter": widgets.FloatSlider(description="clutter", **knob),
-    }
-    picture = widgets.Image(format="png")
+    from sbirlib.viz import interact_figure
 
-    def redraw(*_: Any) -> None:
-        v = {k: w.value for k, w in controls.items()}
-        fig = plot_instances([(v["cls"], v["instance"])], n_sketches, size, seed,
-                             Difficulty(v["jitter"], v["abstraction"], v["clutter"]), tile=1.6)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        plt.close(fig)
-        picture.value = buf.getvalue()
+    def draw(cls: str = CLASS_NAMES[0], instance: int = 0, jitter: float = 1.0,
+             abstraction: float = 1.0, clutter: float = 1.0):
+        return plot_instances([(cls, instance)], n_sketches, size, seed,
+                              Difficulty(jitter, abstraction, clutter), tile=1.6)
 
-    for w in controls.values():
-        w.observe(redraw, names="value")
-    redraw()
-    display(widgets.VBox([widgets.HBox([controls["cls"], controls["instance"]]),
-                          widgets.HBox([controls["jitter"], controls["abstraction"], controls["clutter"]]), picture]))
+    knob = (0.0, 2.0, 0.25)
+    interact_figure(draw, cls=widgets.Dropdown(options=list(CLASS_NAMES), description="class"),
+                    instance=(0, 47), jitter=knob, abstraction=knob, clutter=knob)

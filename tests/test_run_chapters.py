@@ -52,3 +52,19 @@ def test_missing_reference_fails_the_regression_check(tmp_path, capsys):
     assert rc == 1
     assert "no committed regression reference" in capsys.readouterr().err
     assert (tmp_path / "runs" / "92_ok" / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_relative_data_and_cache_roots_mean_the_callers_folder(tmp_path, monkeypatch, capsys):
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SBIR_DATA", "data")
+    monkeypatch.setenv("SBIR_CACHE", "cache")
+    body = (
+        "import os\n"
+        f"assert os.environ['SBIR_DATA'] == {str(tmp_path / 'data')!r}, os.environ['SBIR_DATA']\n"
+        f"assert os.environ['SBIR_CACHE'] == {str(tmp_path / 'cache')!r}, os.environ['SBIR_CACHE']\n"
+    )
+    nb = _notebook(tmp_path / "93_env.ipynb", body)
+    rc = run_chapters.main([str(nb), "--no-check", "--runs", str(tmp_path / "runs")])
+    assert rc == 0, capsys.readouterr().err

@@ -51,7 +51,8 @@ from sbirlib.profiles import Config, resolve_profile
 from sbirlib.recipes import common
 
 __all__ = ["PROFILES", "CHAPTER", "ABLATIONS", "CODE_LENGTH_ABLATIONS", "ABLATION_SEEDS", "run",
-           "run_ablations", "record_ablations", "ablations_path", "ablation_table", "RunResult",
+           "run_ablations", "record_ablations", "ablations_path", "ablation_table", "seed_ordering",
+           "RunResult",
            "build_model", "load_data",
            "PhotoEdge", "evaluate", "variant", "make_step_fn"]
 
@@ -531,7 +532,8 @@ def _ablation_record(rows: list[dict[str, Any]], cfg: Config, device: str,
     order = {n: i for i, n in enumerate(ABLATIONS)}
     rows = sorted(rows, key=lambda r: (order.get(r["name"], len(order)), r["seed"]))
     commits = sorted({r["provenance"].get("commit") or "unknown" for r in rows})
-    extra = {"seeds": sorted({r["seed"] for r in rows}), "commits": commits,
+    recorded = {n: [r["seed"] for r in rows if r["name"] == n] for n in dict.fromkeys(r["name"] for r in rows)}
+    extra = {"seeds": sorted({r["seed"] for r in rows}), "recorded": recorded, "commits": commits,
              "producer": "sbirlib.recipes.cscan.record_ablations "
                          "(python -m sbirlib.recipes.cscan --help)"}
     if note:
@@ -615,9 +617,14 @@ def record_ablations(profile: str = "smoke", names: list[str] | None = None,
     The one producer of ``book/results/06_cscan/ablations-<profile>.json``. A (variant, seed)
     row that is run again replaces the stored one; every other stored row is kept, so the
     artefact can be filled in several sittings. The file is rewritten (atomically) after
-    every run. ``threads`` fixes ``torch.set_num_threads`` (from-scratch smoke runs differ in
-    the last digits between thread counts; the smoke reference ran with 1).
+    every run, and once more at the end (``names=[]`` only refreshes the artefact's
+    provenance and ``note``; a stored note is kept unless ``note`` replaces it). ``threads``
+    fixes ``torch.set_num_threads`` (from-scratch smoke runs differ in the last digits between
+    thread counts; the smoke reference ran with 1). Each new row's ``commit`` is the checkout's
+    commit when the producer started -- the code that was imported -- so the artefact's own
+    rewrites do not mark later rows ``-dirty``.
     """
+    commit = utils.git_commit()
     if threads:
         torch.set_num_threads(threads)
     cfg = resolve_profile(PROFILES, profile)
@@ -629,16 +636,23 @@ def record_ablations(profile: str = "smoke", names: list[str] | None = None,
     old_note = (stored or {}).get("provenance", {}).get("note")
     t0 = time.perf_counter()
 
+    def write() -> None:
+        record = _ablation_record(rows, cfg, device, time.perf_counter() - t0, note or old_note)
+        record["provenance"]["commit"] = commit
+        results.save_json(record, path)
+
     def save(row: dict[str, Any]) -> None:
+        row["provenance"]["commit"] = commit
         rows[:] = [r for r in rows if (r["name"], r["seed"]) != (row["name"], row["seed"])] + [row]
-        results.save_json(_ablation_record(rows, cfg, device, time.perf_counter() - t0,
-                                           note or old_note), path)
+        write()
         m = row["metrics"]
         print(f"{row['name']} seed {row['seed']}: Hamming {m['test/map@all_hamming']:.4f} "
               f"Euclidean {m['test/map@all_euclidean']:.4f} ({row['provenance']['wall_time_s']} s)",
               flush=True)
 
-    run_ablations(cfg, names, seeds, device=device, progress=progress, on_row=save)
+    if names is None or names:
+        run_ablations(cfg, names, seeds, device=device, progress=progress, on_row=save)
+    write()
     return results.load_json(path)
 
 
@@ -674,6 +688,25 @@ def ablation_table(record: dict[str, Any], metrics: tuple[str, ...] = (
     return table
 
 
+def seed_ordering(record: dict[str, Any], a: str, b: str, metric: str = "test/map@all_hamming") -> str:
+    """How ablation ``a`` compares with ``b`` on ``metric`` across their recorded seeds.
+
+    ``"higher"`` / ``"lower"`` only when every seed of ``a`` lies above (below) every seed of
+    ``b`` -- the ranges do not overlap; ``"overlap"`` otherwise; ``"too few seeds"`` when either
+    has fewer than two. A deliberately strict reading for three seeds: the chapter states an
+    ordering only when the spread supports it.
+    """
+    va = [v for r in record["rows"] if r["name"] == a and (v := _row_value(r, metric)) is not None]
+    vb = [v for r in record["rows"] if r["name"] == b and (v := _row_value(r, metric)) is not None]
+    if len(va) < 2 or len(vb) < 2:
+        return "too few seeds"
+    if min(va) > max(vb):
+        return "higher"
+    if max(va) < min(vb):
+        return "lower"
+    return "overlap"
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m sbirlib.recipes.cscan``: record the chapter's ablations (see ``--help``)."""
     import argparse
@@ -692,14 +725,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--path", default=None, help="artefact path (default: the checkout's)")
     parser.add_argument("--note", default=None, help="note stored in the artefact's provenance")
+    parser.add_argument("--refresh", action="store_true",
+                        help="run nothing; rewrite the artefact's provenance (and --note)")
     parser.add_argument("--list", action="store_true", help="list the ablations and exit")
     args = parser.parse_args(argv)
     if args.list:
         for name, changes in ABLATIONS.items():
             print(f"{name!r}: {changes}")
         return 0
-    names = args.names
-    if args.code_lengths:
+    names = [] if args.refresh else args.names
+    if args.code_lengths and not args.refresh:
         names = list(dict.fromkeys((names or []) + list(CODE_LENGTH_ABLATIONS.values())))
     record_ablations(args.profile, names, tuple(args.seeds), path=args.path, device=args.device,
                      threads=args.threads, note=args.note)

@@ -402,6 +402,8 @@ def test_record_ablations_merges_per_seed_rows_with_provenance(tmp_path, monkeyp
     calls = []
     monkeypatch.setattr(R, "run", _fake_run(calls))
     monkeypatch.setattr(R, "load_data", lambda cfg, *a, **k: {})
+    commits = iter(["c-start"])  # later calls: the checkout dirtied by the artefact's rewrites
+    monkeypatch.setattr(R.utils, "git_commit", lambda *a: next(commits, "c-start-dirty"))
     rec = R.record_ablations("smoke", [main, k64], (0, 1), path=path, threads=None, progress=False)
     assert calls == [(32, 0, True), (32, 1, True), (64, 0, True), (64, 1, True)]
     assert rec == results.load_json(path)
@@ -410,13 +412,17 @@ def test_record_ablations_merges_per_seed_rows_with_provenance(tmp_path, monkeyp
     assert keys == [(main, 0), (main, 1), ("no edge branch", 0), (k64, 0), (k64, 1)]
     for r in rec["rows"]:
         assert r["provenance"]["profile"] == "smoke" and r["provenance"]["seed"] == r["seed"]
-        assert r["provenance"]["commit"] and r["changes"] == R.ABLATIONS[r["name"]]
+        assert r["changes"] == R.ABLATIONS[r["name"]]
     kept = rec["rows"][2]
     assert kept["provenance"]["commit"] == "abc-dirty" and "config" not in kept["provenance"]
     assert kept["provenance"]["wall_time_s"] == 3.0
     assert rec["rows"][0]["metrics"]["test/map@all_hamming"] == pytest.approx(0.132)
     assert "val/map@all_hamming" not in rec["rows"][0]["metrics"]
     assert rec["provenance"]["seeds"] == [0, 1] and "abc-dirty" in rec["provenance"]["commits"]
+    assert rec["provenance"]["recorded"] == {main: [0, 1], "no edge branch": [0], k64: [0, 1]}
+    # new rows carry the commit of the code that ran, not one made dirty by the artefact itself
+    assert {r["provenance"]["commit"] for r in rec["rows"]} == {"c-start", "abc-dirty"}
+    assert rec["provenance"]["commit"] == "c-start"
     assert rec["provenance"]["config"]["code_bits"] == 32
 
     table = R.ablation_table(rec, ("test/map@all_hamming", "search_ms_per_query_hamming"),
@@ -431,8 +437,80 @@ def test_record_ablations_merges_per_seed_rows_with_provenance(tmp_path, monkeyp
     assert table[1]["search_ms_per_query_hamming (n)"] == 0
 
 
+def test_record_ablations_refresh_runs_nothing_and_replaces_the_note(tmp_path, monkeypatch):
+    from sbirlib import results
+
+    path = tmp_path / "ablations-smoke.json"
+    row = {"name": "no attention", "changes": R.ABLATIONS["no attention"], "seed": 2,
+           "metrics": {"test/map@all_hamming": 0.2}, "provenance": {"commit": "c1", "seed": 2}}
+    results.save_json({"profile": "smoke", "rows": [row], "provenance": {"note": "old"}}, path)
+    monkeypatch.setattr(R, "run", lambda *a, **k: pytest.fail("refresh must not train"))
+    monkeypatch.setattr(R, "load_data", lambda *a, **k: pytest.fail("refresh must not load data"))
+    rec = R.record_ablations("smoke", [], path=path, threads=None, note="new")
+    assert rec["rows"] == [row] and rec["provenance"]["note"] == "new"
+    assert R.record_ablations("smoke", [], path=path, threads=None)["provenance"]["note"] == "new"
+
+
 def test_record_ablations_refuses_unknown_names(tmp_path, monkeypatch):
     monkeypatch.setattr(R, "load_data", lambda cfg, *a, **k: {})
     with pytest.raises(KeyError, match="unknown ablations"):
         R.record_ablations("smoke", ["K = 256 bits"], path=tmp_path / "a.json", threads=None)
 
+
+def test_recorded_ablations_cover_code_lengths_and_seeds():
+    """The committed artefact: K = 32, 64, 128 x seeds 0-2, each row with its provenance."""
+    from sbirlib import results
+
+    rec = results.load_result(R.CHAPTER, "ablations-smoke")
+    assert rec is not None, "book/results/06_cscan/ablations-smoke.json is missing"
+    smoke = resolve_profile(R.PROFILES, "smoke")
+    assert rec["provenance"]["config"]["code_bits"] == smoke.code_bits
+    for bits, name in R.CODE_LENGTH_ABLATIONS.items():
+        rows = {r["seed"]: r for r in rec["rows"] if r["name"] == name}
+        assert set(R.ABLATION_SEEDS) <= set(rows), (name, sorted(rows))
+        for seed, r in rows.items():
+            assert R.variant(smoke, **r["changes"]).code_bits == bits
+            prov = r["provenance"]
+            assert (prov["profile"], prov["seed"]) == ("smoke", seed) and prov["commit"]
+            for key in ("test/map@all_hamming", "test/map@all_euclidean"):
+                assert 0.0 <= r["metrics"][key] <= 1.0
+            assert r["timing"]["bytes_per_photo_hamming"] == bits / 8
+            assert r["timing"]["search_ms_per_query_hamming"] > 0
+            assert r["timing"]["search_ms_per_query_euclidean"] > 0
+
+
+def test_seed_ordering_needs_separated_ranges():
+    def rec(**vals):
+        return {"rows": [{"name": n, "seed": i, "metrics": {"m": v}}
+                         for n, vs in vals.items() for i, v in enumerate(vs)]}
+
+    assert R.seed_ordering(rec(a=[0.5, 0.6, 0.55], b=[0.4, 0.45, 0.49]), "a", "b", "m") == "higher"
+    assert R.seed_ordering(rec(a=[0.3, 0.35], b=[0.4, 0.45, 0.49]), "a", "b", "m") == "lower"
+    assert R.seed_ordering(rec(a=[0.5, 0.6, 0.46], b=[0.4, 0.45, 0.49]), "a", "b", "m") == "overlap"
+    assert R.seed_ordering(rec(a=[0.9], b=[0.1, 0.2]), "a", "b", "m") == "too few seeds"
+
+
+def test_chapter_reading_matches_the_recorded_ablations():
+    """Every ordering the chapter's prose states (06_cscan, "Ablations") holds in the artefact,
+    by the strict rule of R.seed_ordering; re-recording that changes one must update the prose."""
+    from sbirlib import results
+
+    rec = results.load_result(R.CHAPTER, "ablations-smoke")
+    main, k64, k128 = (R.CODE_LENGTH_ABLATIONS[k] for k in (32, 64, 128))
+    beta0, no_edge = "beta = 0 (no quantisation loss)", "no edge branch"
+    H, E = "test/map@all_hamming", "test/map@all_euclidean"
+    o = R.seed_ordering
+    assert (o(rec, k64, main, H), o(rec, k64, main, E)) == ("lower", "overlap")
+    assert o(rec, k128, k64, H) == o(rec, k128, k64, E) == "lower"
+    assert o(rec, k128, main, H) == o(rec, k128, main, E) == "lower"
+    assert (o(rec, beta0, main, H), o(rec, beta0, main, E)) == ("higher", "overlap")
+    assert o(rec, no_edge, main, H) == o(rec, no_edge, main, E) == "overlap"
+    for a, b in ((k64, main), (k128, k64), (k128, main)):
+        for key in ("search_ms_per_query_hamming", "search_ms_per_query_euclidean"):
+            assert o(rec, a, b, key) == "overlap", (a, b, key)
+    chance = results.load_result(R.CHAPTER, "smoke")["provenance"]["chance_map"]
+    near_chance = [r["seed"] for r in rec["rows"] if r["name"] == k128 and r["metrics"][H] < 1.1 * chance]
+    assert len(near_chance) == 2  # "at chance for two of its three seeds"
+    table = {r["ablation"]: r for r in R.ablation_table(rec)}
+    assert abs(table[no_edge][H] - table[main][H]) < table[main][H + " (std)"]
+    assert table["no attention"]["seeds"] == table["separate masks for I and E"]["seeds"] == [0]

@@ -72,3 +72,19 @@ def resolve_profile(
             )
         dict.__setitem__(cfg, key, value)
     return cfg
+
+
+def variant(cfg: Mapping[str, Any], /, **changes: Any) -> Config:
+    """A copy of a resolved config with some settings changed, for ablations and seeds.
+
+    Unlike :func:`resolve_profile`, a ``None`` value is applied (some settings are
+    legitimately ``None``). Unknown keys raise ``KeyError`` listing the known ones, so a typo
+    in an ablation table cannot silently train the unchanged model.
+    """
+    unknown = sorted(set(changes) - set(cfg))
+    if unknown:
+        raise KeyError(f"unknown settings {unknown}; known: {', '.join(sorted(cfg))}")
+    out = Config(copy.deepcopy(dict(cfg)))
+    for key, value in changes.items():
+        dict.__setitem__(out, key, value)
+    return out

@@ -43,3 +43,14 @@ def test_config_attribute_errors_and_repr():
     assert cfg["lr"] == 0.5
     assert repr(cfg).startswith("Config(") and "synthetic-fg" in repr(cfg)
     assert cfg.to_dict()["profile"] == "smoke"
+
+
+def test_variant_copies_applies_none_and_refuses_unknown_keys():
+    from sbirlib.profiles import resolve_profile, variant
+
+    cfg = resolve_profile(PROFILES, "full")
+    new = variant(cfg, lr=1e-3, seed=None)
+    assert new.lr == 1e-3 and new.seed is None and new.profile == "full"
+    assert cfg.lr == 1e-4 and cfg.seed == 0  # the original is untouched
+    with pytest.raises(KeyError, match="unknown settings \\['lrr'\\]"):
+        variant(cfg, lrr=1.0)

@@ -47,7 +47,7 @@ from sbirlib.evaluation import extract_embeddings, retrieval_metrics
 from sbirlib.losses import cscan as cscan_losses
 from sbirlib.models import cscan as cscan_models
 from sbirlib.models import resnet
-from sbirlib.profiles import Config, resolve_profile
+from sbirlib.profiles import Config, resolve_profile, variant
 from sbirlib.recipes import common
 
 __all__ = ["PROFILES", "CHAPTER", "ABLATIONS", "CODE_LENGTH_ABLATIONS", "ABLATION_SEEDS", "run",
@@ -150,13 +150,6 @@ CODE_LENGTH_ABLATIONS: dict[int, str] = {
 
 #: Seeds of the recorded ablations (mean +- std over these).
 ABLATION_SEEDS: tuple[int, ...] = (0, 1, 2)
-
-
-def variant(cfg: Config | dict[str, Any], **changes: Any) -> Config:
-    """A copy of ``cfg`` with ``changes`` (unknown keys are refused, as in ``resolve_profile``)."""
-    base = dict(cfg)
-    name = base.pop("profile", "smoke")
-    return resolve_profile({name: base}, name, **changes)
 
 
 # --------------------------------------------------------------------------------------

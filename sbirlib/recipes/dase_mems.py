@@ -38,7 +38,7 @@ from sbirlib.losses import mems as mems_loss
 from sbirlib.losses import triplet
 from sbirlib.models import dase as dase_models
 from sbirlib.models import dase_hashing
-from sbirlib.profiles import Config
+from sbirlib.profiles import Config, variant
 from sbirlib.training import train_or_load, unwrap_model
 
 __all__ = ["PROFILES", "CHAPTER", "run", "RunResult", "DASEMEMS", "build_model", "build_loss", "load_data",
@@ -100,17 +100,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "split_name": "sketchy_ext/cat/dsh50@dase", "rendering": "tx_000100000000",
     },
 }
-
-
-def variant(cfg: Config | dict, **changes: Any) -> Config:
-    """A copy of ``cfg`` with ``changes`` (known keys only), for ablations."""
-    unknown = set(changes) - set(cfg)
-    if unknown:
-        raise KeyError(f"unknown settings {sorted(unknown)}; known: {', '.join(sorted(cfg))}")
-    new = Config(dict(cfg))
-    for key, value in changes.items():
-        dict.__setitem__(new, key, value)
-    return new
 
 
 # -- data ---------------------------------------------------------------------------------------

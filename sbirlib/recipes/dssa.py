@@ -28,7 +28,7 @@ from sbirlib.evaluation import multiview
 from sbirlib.losses import holef as holef_loss
 from sbirlib.models import dssa as dssa_models
 from sbirlib.models import sketch_a_net
-from sbirlib.profiles import Config
+from sbirlib.profiles import Config, variant
 from sbirlib.recipes import common
 
 __all__ = ["PROFILES", "CHAPTER", "run", "build_model", "build_optimizer", "load_data", "make_loader",
@@ -71,14 +71,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "optimizer": "sgd", "lr": 1e-3, "momentum": 0.9, "pretrain_profile": "full",
     },
 }
-
-
-def variant(cfg: Config | dict[str, Any], **changes: Any) -> Config:
-    """A copy of ``cfg`` with some keys changed (unknown keys raise), for ablations."""
-    out = Config(dict(cfg))
-    for key, value in changes.items():
-        setattr(out, key, value)
-    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -341,3 +341,70 @@ def test_dlinet_trains_on_the_synthetic_task(tmp_path):
     print("loss", losses, "batch acc@1", acc)
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
     assert sum(acc[-5:]) / 5 >= 3 / n and sum(acc[-5:]) > sum(acc[:5])
+
+
+def test_cpu_profiles_select_on_validation_and_full_keeps_last():
+    from sbirlib.profiles import resolve_profile
+    from sbirlib.recipes import dlinet as recipe
+
+    for name in ("smoke", "cpu-real"):
+        assert resolve_profile(recipe.PROFILES, name).select == "best"
+    assert resolve_profile(recipe.PROFILES, "full").select == "last"
+    assert resolve_profile(recipe.PROFILES, "full-sketchy-cc").select == "best"
+    with pytest.raises(KeyError, match="unknown setting"):
+        recipe.variant(resolve_profile(recipe.PROFILES, "smoke"), keep_ration=0.5)
+
+
+def test_run_ablations_bookkeeping_and_table(monkeypatch):
+    """Every (variant, seed) is trained with the variant's overrides; the table is mean ± std."""
+    from types import SimpleNamespace
+
+    from sbirlib.profiles import resolve_profile
+    from sbirlib.recipes import dlinet as recipe
+
+    seen = []
+
+    def fake_run(cfg, **kw):
+        seen.append((cfg["keep_ratio"], cfg["aggregation"], cfg["seed"], cfg["epochs"]))
+        acc = cfg["keep_ratio"] + 0.1 * cfg["seed"]
+        return SimpleNamespace(
+            metrics={"test/acc@1": acc, "test/acc@5": 1.0, "test/acc@10": 1.0, "val/acc@1": 0.2,
+                     "baseline/pixel_acc@1": 0.5},
+            record={"timing": {"score_s": cfg["keep_ratio"] ** 2}},
+            history=SimpleNamespace(best_epoch=3))
+
+    monkeypatch.setattr(recipe, "run", fake_run)
+    cfg = resolve_profile(recipe.PROFILES, "smoke")
+    names = ["SI k=0.25", "CI with 1norm"]
+    rec = recipe.run_ablations(cfg, names=names, seeds=(0, 1, 2), data={}, device="cpu")
+    assert seen == [(0.25, "2norm", s, 15) for s in (0, 1, 2)] + [(0.5, "1norm", s, 15) for s in (0, 1, 2)]
+    assert rec["kind"] == "ablations" and rec["seeds"] == [0, 1, 2] and len(rec["rows"]) == 6
+    assert "baseline/pixel_acc@1" not in rec["rows"][0]["metrics"]
+    assert rec["provenance"]["profile"] == "smoke" and rec["changes"]["SI k=0.25"] == {"keep_ratio": 0.25}
+    table = {r["ablation"]: r for r in recipe.ablation_table(rec)}
+    assert table["SI k=0.25"]["test/acc@1"] == pytest.approx(0.35)
+    assert table["SI k=0.25"]["test/acc@1 std"] == pytest.approx(0.1)  # sample std of 0.25/0.35/0.45
+    assert table["CI with 1norm"]["score_s"] == pytest.approx(0.25)
+    one = recipe.ablation_table({"rows": rec["rows"][:1]})
+    assert one[0]["test/acc@1 std"] is None
+    with pytest.raises(KeyError, match="unknown ablations"):
+        recipe.run_ablations(cfg, names=["nope"], data={})
+
+
+def test_cpu_profiles_reestimate_batchnorm_before_validation():
+    """bn_images > 0: both encoders' BatchNorm statistics become exact averages on fixed pairs."""
+    from sbirlib.profiles import resolve_profile
+    from sbirlib.recipes import dlinet as recipe
+
+    assert resolve_profile(recipe.PROFILES, "smoke").bn_images > 0
+    assert resolve_profile(recipe.PROFILES, "full").bn_images == 0
+    torch.manual_seed(0)
+    model = dl.dlinet_r18(arch="resnet18_narrow").eval()
+    sk, ph = torch.rand(5, 1, 32, 32), torch.rand(5, 3, 32, 32)
+    recipe.recalibrate_batchnorm(model, sk, ph, batch_size=5)
+    for enc, x in ((model.sketch_encoder, sk), (model.photo_encoder, ph)):
+        with torch.no_grad():
+            first = enc.trunk.conv1(recipe.normalize(x))
+        torch.testing.assert_close(enc.trunk.bn1.running_mean, first.mean(dim=(0, 2, 3)))
+        assert enc.trunk.bn1.momentum == 0.1
+    assert not model.training

@@ -295,6 +295,31 @@ class LocalEncoder(nn.Module):
     def extra_repr(self) -> str:
         return f"arch={self.arch!r}, feature={self.feature!r}, channels={self.channels}"
 
+    def load_trunk_state(self, state: dict[str, torch.Tensor]) -> list[str]:
+        """Copy a ResNet trunk's weights (torchvision names: ``conv1.weight``, ``layer3.1.bn2.bias``,
+        ...) into this encoder's trunk; returns the names copied.
+
+        Every tensor of the trunk must be in ``state`` with the same shape (a missing or
+        mis-shaped one raises ``ValueError``). Extra entries are ignored only when this encoder
+        has no such layer (``layer4`` of a ``mid`` encoder); the classification ``fc`` is never
+        touched.
+        """
+        own = self.trunk.state_dict()
+        missing = [k for k in own if k not in state]
+        if missing:
+            raise ValueError(f"the trunk state lacks {len(missing)} tensors of this encoder's "
+                             f"{self.arch} trunk, e.g. {missing[:3]}")
+        bad = [k for k in own if tuple(state[k].shape) != tuple(own[k].shape)]
+        if bad:
+            raise ValueError(f"shape mismatch for {bad[:3]}: state {[tuple(state[k].shape) for k in bad[:3]]}"
+                             f" vs trunk {[tuple(own[k].shape) for k in bad[:3]]}")
+        extra = [k for k in state if k not in own]
+        if any(not k.startswith("layer4.") for k in extra):
+            raise ValueError(f"the trunk state has tensors this {self.arch} trunk does not know, "
+                             f"e.g. {[k for k in extra if not k.startswith('layer4.')][:3]}")
+        self.trunk.load_state_dict({k: state[k] for k in own}, strict=True)
+        return list(own)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Return ``(feature map [B, C, H, W], logits [B, num_classes] or None)``."""
         taps = self.trunk.forward_taps(x, ("layer3", "layer4") if self.trunk_depth4 else ("layer3",))
@@ -355,6 +380,17 @@ class DLINet(nn.Module):
         self.num_classes = num_classes
         self.sketch_encoder = LocalEncoder(arch, feature, num_classes, pretrained)
         self.photo_encoder = LocalEncoder(arch, feature, num_classes, pretrained)
+
+    def load_trunk_state(self, state: dict[str, torch.Tensor]) -> list[str]:
+        """Copy one pre-trained ResNet trunk into **both** encoders (independent copies).
+
+        Used by the CPU profile, whose ResNet-18 trunk is pre-trained by sbirlib on TU-Berlin
+        sketches (:mod:`sbirlib.recipes.pretrain`, spec §9) instead of ImageNet. The two
+        encoders start equal and are trained separately. Returns the names copied.
+        """
+        names = self.sketch_encoder.load_trunk_state(state)
+        self.photo_encoder.load_trunk_state(state)
+        return names
 
     def extra_repr(self) -> str:
         return (

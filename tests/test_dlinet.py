@@ -408,3 +408,89 @@ def test_cpu_profiles_reestimate_batchnorm_before_validation():
         torch.testing.assert_close(enc.trunk.bn1.running_mean, first.mean(dim=(0, 2, 3)))
         assert enc.trunk.bn1.momentum == 0.1
     assert not model.training
+
+
+def _chapter_cell(startswith: str) -> str:
+    import json
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).resolve().parent.parent / "book" / "chapters"
+                     / "04_dlinet.ipynb").read_text())
+    cells = ["".join(c["source"]) for c in nb["cells"]]
+    return next(c for c in cells if c.startswith(startswith))
+
+
+def test_chapter_cpu_real_findings_match_the_records():
+    """The chapter's "what we found" box states numbers and orderings; each must hold in the
+    committed records it reads (so re-recording a run cannot leave stale prose behind)."""
+    import numpy as np
+
+    from sbirlib import results
+    from sbirlib.recipes import dlinet as recipe
+
+    box = _chapter_cell(":::{admonition} What the recorded `cpu-real` runs show")
+    shoes, chairs = (results.load_result(recipe.CHAPTER, n) for n in ("cpu-real", "cpu-real-chairs"))
+    tsn_s, tsn_c = (results.load_result("02_triplet_sn", n) for n in ("cpu-real", "cpu-real-chairs"))
+    dssa, abl = results.load_result("03_dssa", "cpu-real"), results.load_result(recipe.CHAPTER, "ablations-cpu-real")
+    assert None not in (shoes, chairs, tsn_s, tsn_c, dssa, abl)
+    s, c = shoes["metrics"], chairs["metrics"]
+
+    def stated(x: float) -> bool:
+        return f"{x:.3f}" in box
+
+    # Chair-V1: ahead of everything
+    dssa_c = dssa["metrics"]["compare_chairs_dssa/acc@1_mean"]
+    for bar in (tsn_c["metrics"]["test/acc@1"], dssa_c, c["baseline/pixel_acc@1"]):
+        assert c["test/acc@1"] > bar and stated(bar)
+    assert stated(c["test/acc@1"]) and stated(c["test/acc@10"])
+    assert c["test/acc@10"] > max(tsn_c["metrics"]["test/acc@10"], c["baseline/pixel_acc@10"])
+    # Shoe-V1: level with the pixels at acc@1, below ten-view Triplet-SN, level with its one view
+    assert round(s["test/acc@1"], 3) == round(s["baseline/pixel_acc@1"], 3) and stated(s["test/acc@1"])
+    assert s["test/acc@1"] < tsn_s["metrics"]["test/acc@1"] and stated(tsn_s["metrics"]["test/acc@1"])
+    one_view = tsn_s["metrics"]["test_1view/acc@1"]
+    assert abs(s["test/acc@1"] - one_view) <= 0.01 and stated(one_view)
+    assert s["test/acc@10"] > max(tsn_s["metrics"]["test/acc@10"], tsn_s["metrics"]["test_1view/acc@10"],
+                                  s["baseline/pixel_acc@10"])
+    d = dssa["metrics"]  # DSSA's main record is Shoe-V1, ten views and one
+    assert d["test/acc@1"] > s["test/acc@1"] and stated(d["test/acc@1"])
+    assert abs(s["test/acc@1"] - d["test_1view/acc@1"]) <= 0.01 and stated(d["test_1view/acc@1"])
+    assert s["test/acc@10"] > max(d["test/acc@10"], d["test_1view/acc@10"])
+    assert stated(d["test/acc@10"]) and stated(d["test_1view/acc@10"])
+    assert stated(tsn_s["metrics"]["test_1view/acc@10"])
+    # seeds: the paper setting vs the global embedding on the same trunk
+    rows = {name: [r["metrics"]["test/acc@1"] for r in abl["rows"] if r["name"] == name]
+            for name in ("mid + SI k=0.5 + CI, 2norm (paper)", "global (layer4 + GAP, Euclidean)")}
+    local, glob = (np.array(v) for v in rows.values())
+    assert len(local) == len(glob) == 3
+    assert local.min() > glob.max() and glob.max() < s["baseline/pixel_acc@1"]
+    assert local[0] == pytest.approx(s["test/acc@1"])  # seed 0 is the recorded chapter run
+    for arr in (local, glob):
+        assert f"{arr.mean():.3f} ± {arr.std(ddof=1):.3f}" in box
+    assert all(stated(v) for v in local)
+    epochs = [r["best_epoch"] for r in abl["rows"] if r["name"].endswith("(paper)")]
+    assert f"{epochs[0]}, {epochs[1]} and {epochs[2]}" in box
+
+
+def test_chapter_smoke_ablation_orderings_hold_seed_by_seed():
+    """Each ordering the chapter states for the recorded smoke ablations holds for every pair
+    of seeds in ``ablations-smoke.json`` (and the overlap it mentions is one)."""
+    from sbirlib import results
+    from sbirlib.recipes import dlinet as recipe
+
+    rec = results.load_result(recipe.CHAPTER, "ablations-smoke")
+    assert rec is not None and rec["seeds"] == [0, 1, 2]
+    acc = {}
+    for r in rec["rows"]:
+        acc.setdefault(r["name"], []).append(r["metrics"]["test/acc@1"])
+    assert set(acc) == set(recipe.ABLATIONS)
+
+    def above(a: str, b: str) -> bool:
+        return min(acc[a]) > max(acc[b])
+
+    paper, pos = "mid + SI k=0.5 + CI, 2norm (paper)", "position-wise SimpleMatch (k=1.0)"
+    assert all(above(pos, n) for n in acc if n != pos)
+    assert above("SI k=0.75", paper) and above(paper, "SI k=0.25")
+    assert not above("SI k=1.0 (SI off)", "SI k=0.75") and not above("SI k=0.75", "SI k=1.0 (SI off)")
+    assert above("global (layer4 + GAP, Euclidean)", paper)
+    text = _chapter_cell('With three seeds, "twice the standard error"')
+    assert "position-wise matching beats every" in text and "$k = 0.25 < 0.5 < 0.75$" in text

@@ -16,9 +16,10 @@ from tools import run_chapters  # noqa: E402
 
 def _notebook(path: Path, body: str) -> Path:
     cells = [
-        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "execution_count": None,
-         "outputs": [], "source": 'profile: str = "smoke"  # which recipe\n'},
-        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": body},
+        {"cell_type": "code", "id": "params", "metadata": {"tags": ["parameters"]},
+         "execution_count": None, "outputs": [], "source": 'profile: str = "smoke"  # which recipe\n'},
+        {"cell_type": "code", "id": "body", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": body},
     ]
     nb = {"cells": cells, "nbformat": 4, "nbformat_minor": 5,
           "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}

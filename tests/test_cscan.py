@@ -513,4 +513,7 @@ def test_chapter_reading_matches_the_recorded_ablations():
     assert len(near_chance) == 2  # "at chance for two of its three seeds"
     table = {r["ablation"]: r for r in R.ablation_table(rec)}
     assert abs(table[no_edge][H] - table[main][H]) < table[main][H + " (std)"]
-    assert table["no attention"]["seeds"] == table["separate masks for I and E"]["seeds"] == [0]
+    for name in ("no attention", "separate masks for I and E", no_edge):
+        assert table[name]["seeds"] == [0, 1, 2]
+        assert o(rec, name, main, H) == o(rec, name, main, E) == "overlap", name
+    assert table["no attention"][H] > table[main][H]  # "without attention the mean is even higher"

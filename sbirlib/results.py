@@ -20,6 +20,8 @@ from typing import Any
 
 __all__ = [
     "save_json",
+    "ablation_table",
+    "seed_ordering",
     "load_json",
     "provenance",
     "run_record",
@@ -180,3 +182,65 @@ def output_dir_for(chapter: str, output_dir: str | os.PathLike = "") -> Path:
         path = cache_dir("runs") / f"{chapter}-{stamp}"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# ------------------------------------------------------------------ multi-seed ablation artefacts
+# An ablation artefact is ``{"rows": [{"name", "seed", "metrics": {...}, ...}, ...], ...}``: one
+# row per (variant, seed). A value is looked up in the row's ``metrics``, then its ``timing``,
+# then the row itself (e.g. DLI-Net's ``score_s``).
+
+
+def _row_value(row: Mapping[str, Any], key: str) -> float | None:
+    for section in ("metrics", "timing"):
+        if key in row.get(section, {}):
+            return row[section][key]
+    value = row.get(key)
+    return value if isinstance(value, (int, float)) else None
+
+
+def _seed_values(record: Mapping[str, Any], name: str, key: str) -> list[float]:
+    return [v for r in record["rows"] if r["name"] == name and (v := _row_value(r, key)) is not None]
+
+
+def ablation_table(record: Mapping[str, Any], metrics: tuple[str, ...],
+                   names: list[str] | None = None) -> list[dict[str, Any]]:
+    """One row per ablation of a multi-seed artefact: mean and sample std of ``metrics`` over seeds.
+
+    Each output row holds ``ablation``, ``seeds``, and per metric ``<m>`` (mean, ``None`` if no
+    seed has it), ``<m> (std)`` (``None`` below two seeds) and ``<m> (n)`` (seeds averaged).
+    ``names`` restricts and orders the rows (default: the artefact's order).
+    """
+    import numpy as np
+
+    names = list(dict.fromkeys(r["name"] for r in record["rows"])) if names is None else names
+    table = []
+    for name in names:
+        seeds = [r["seed"] for r in record["rows"] if r["name"] == name]
+        if not seeds:
+            continue
+        row: dict[str, Any] = {"ablation": name, "seeds": seeds}
+        for m in metrics:
+            vals = np.array(_seed_values(record, name, m), dtype=float)
+            row[m] = float(vals.mean()) if len(vals) else None
+            row[m + " (std)"] = float(vals.std(ddof=1)) if len(vals) > 1 else None
+            row[m + " (n)"] = len(vals)
+        table.append(row)
+    return table
+
+
+def seed_ordering(record: Mapping[str, Any], a: str, b: str, metric: str) -> str:
+    """How ablation ``a`` compares with ``b`` on ``metric`` across their recorded seeds.
+
+    ``"higher"`` / ``"lower"`` only when every seed of ``a`` lies above (below) every seed of
+    ``b`` -- the ranges do not overlap; ``"overlap"`` otherwise; ``"too few seeds"`` when either
+    has fewer than two. A deliberately strict reading for three seeds: a chapter states an
+    ordering only when the spread supports it.
+    """
+    va, vb = _seed_values(record, a, metric), _seed_values(record, b, metric)
+    if len(va) < 2 or len(vb) < 2:
+        return "too few seeds"
+    if min(va) > max(vb):
+        return "higher"
+    if max(va) < min(vb):
+        return "lower"
+    return "overlap"

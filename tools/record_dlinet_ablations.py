@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or ROOT / "book" / "results" / recipe.CHAPTER / f"ablations-{args.profile}.json"
     results.save_json(record, out)
     for row in recipe.ablation_table(record):
-        std = row["test/acc@1 std"]
+        std = row["test/acc@1 (std)"]
         print(f"{row['ablation']:<40} acc@1 {row['test/acc@1']:.3f}"
               + (f" ± {std:.3f}" if std is not None else "")
               + f"  scoring {row['score_s']:.2f} s  seeds {row['seeds']}")

@@ -649,55 +649,17 @@ def record_ablations(profile: str = "smoke", names: list[str] | None = None,
     return results.load_json(path)
 
 
-def _row_value(row: dict[str, Any], key: str) -> float | None:
-    for section in ("metrics", "timing"):
-        if key in row.get(section, {}):
-            return row[section][key]
-    return None
-
-
 def ablation_table(record: dict[str, Any], metrics: tuple[str, ...] = (
         "test/map@all_hamming", "test/map@all_euclidean"),
         names: list[str] | None = None) -> list[dict[str, Any]]:
-    """One row per ablation: mean (and, with several seeds, sample std) of ``metrics`` over seeds.
-
-    A metric name is looked up in each row's ``metrics``, then its ``timing`` (e.g.
-    ``search_ms_per_query_hamming``); seeds that lack it are left out of its mean, and
-    ``<metric> (n)`` says how many seeds it averages. ``names`` restricts and orders the rows.
-    """
-    table = []
-    names = list(dict.fromkeys(r["name"] for r in record["rows"])) if names is None else names
-    for name in names:
-        rows = [r for r in record["rows"] if r["name"] == name]
-        if not rows:
-            continue
-        row: dict[str, Any] = {"ablation": name, "seeds": [r["seed"] for r in rows]}
-        for m in metrics:
-            vals = np.array([v for v in (_row_value(r, m) for r in rows) if v is not None], dtype=float)
-            row[m] = float(vals.mean()) if len(vals) else None
-            row[m + " (std)"] = float(vals.std(ddof=1)) if len(vals) > 1 else None
-            row[m + " (n)"] = len(vals)
-        table.append(row)
-    return table
+    """:func:`sbirlib.results.ablation_table` with this chapter's two mAPs as default metrics
+    (timing keys such as ``search_ms_per_query_hamming`` work too)."""
+    return results.ablation_table(record, metrics, names)
 
 
 def seed_ordering(record: dict[str, Any], a: str, b: str, metric: str = "test/map@all_hamming") -> str:
-    """How ablation ``a`` compares with ``b`` on ``metric`` across their recorded seeds.
-
-    ``"higher"`` / ``"lower"`` only when every seed of ``a`` lies above (below) every seed of
-    ``b`` -- the ranges do not overlap; ``"overlap"`` otherwise; ``"too few seeds"`` when either
-    has fewer than two. A deliberately strict reading for three seeds: the chapter states an
-    ordering only when the spread supports it.
-    """
-    va = [v for r in record["rows"] if r["name"] == a and (v := _row_value(r, metric)) is not None]
-    vb = [v for r in record["rows"] if r["name"] == b and (v := _row_value(r, metric)) is not None]
-    if len(va) < 2 or len(vb) < 2:
-        return "too few seeds"
-    if min(va) > max(vb):
-        return "higher"
-    if max(va) < min(vb):
-        return "lower"
-    return "overlap"
+    """:func:`sbirlib.results.seed_ordering` on Hamming mAP@all unless ``metric`` says otherwise."""
+    return results.seed_ordering(record, a, b, metric)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -343,23 +343,14 @@ def run_ablations(cfg: dict[str, Any], names: list[str] | None = None, seeds: tu
 
 
 def ablation_table(record: dict[str, Any],
-                   metrics: tuple[str, ...] = ("test/acc@1", "test/acc@5", "test/acc@10", "val/acc@1"),
+                   metrics: tuple[str, ...] = ("test/acc@1", "test/acc@5", "test/acc@10", "val/acc@1",
+                                               "score_s"),
                    ) -> list[dict[str, Any]]:
-    """One row per ablation of a :func:`run_ablations` record: mean and sample std over its seeds
-    of ``metrics`` and of the scoring time (``score_s``). The std is ``None`` for one seed."""
-    import numpy as np
+    """:func:`sbirlib.results.ablation_table` of a :func:`run_ablations` record: per ablation the
+    mean, ``"<m> (std)"`` (sample std, ``None`` for one seed) of the accuracies and the scoring time."""
+    from sbirlib import results
 
-    table = []
-    for name in dict.fromkeys(r["name"] for r in record["rows"]):
-        rows = [r for r in record["rows"] if r["name"] == name]
-        row: dict[str, Any] = {"ablation": name, "seeds": [r["seed"] for r in rows]}
-        for m in (*metrics, "score_s"):
-            vals = np.array([r["metrics"][m] if m != "score_s" else r["score_s"] for r in rows],
-                            dtype=float)
-            row[m] = float(vals.mean())
-            row[f"{m} std"] = float(vals.std(ddof=1)) if len(vals) > 1 else None
-        table.append(row)
-    return table
+    return results.ablation_table(record, metrics)
 
 
 def _bn_pairs(pairs: PhotoPairs, cfg: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor] | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import inspect
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
@@ -223,7 +223,8 @@ def _control(name: str, abbrev: Any, default: Any) -> Any:
     return control
 
 
-def interact_figure(draw: Callable[..., Figure], **controls: Any) -> ipywidgets.VBox:
+def interact_figure(draw: Callable[..., Figure], *, max_frames: int | None = None,
+                    **controls: Any) -> ipywidgets.VBox:
     """Display controls above a picture that ``draw(**values)`` redraws; returns the widget.
 
     ``draw`` takes the controls' values as keyword arguments and returns a **new** figure (as
@@ -236,6 +237,11 @@ def interact_figure(draw: Callable[..., Figure], **controls: Any) -> ipywidgets.
     dropdown, a bool for a checkbox. A control built from an abbreviation starts at
     ``draw``'s default for that argument, is labelled with its name and reports only when
     released (``continuous_update=False``), since each redraw renders a whole figure.
+
+    The widget is displayed with a kernel-free HTML fallback (see :mod:`sbirlib.frames`): with
+    ``SBIR_STATIC_WIDGETS=1`` (the book build) the figure is pre-rendered on a grid of at most
+    ``max_frames`` control values (default :data:`sbirlib.frames.MAX_FRAMES`) and the page's
+    controls swap those frames; a kernel shows the live widget.
 
     Returns the displayed ``VBox([HBox(controls), Image])``: end the cell with ``;``.
 
@@ -252,8 +258,8 @@ def interact_figure(draw: Callable[..., Figure], **controls: Any) -> ipywidgets.
                 for name, abbrev in controls.items()}
     picture = widgets.Image(format="png")
 
-    def redraw(*_: Any) -> None:
-        fig = draw(**{name: control.value for name, control in controls.items()})
+    def png(values: Mapping[str, Any]) -> bytes:
+        fig = draw(**values)
         if not isinstance(fig, Figure):
             raise TypeError(f"interact_figure: draw must return a matplotlib Figure, got "
                             f"{type(fig).__name__} (return the figure instead of calling plt.show())")
@@ -262,15 +268,41 @@ def interact_figure(draw: Callable[..., Figure], **controls: Any) -> ipywidgets.
             fig.savefig(buf, format="png", bbox_inches="tight")
         finally:
             plt.close(fig)
-        picture.value = buf.getvalue()
+        return buf.getvalue()
+
+    def redraw(*_: Any) -> None:
+        picture.value = png({name: control.value for name, control in controls.items()})
 
     for control in controls.values():
         control.observe(redraw, names="value")
     redraw()
     box = widgets.VBox([widgets.HBox(list(controls.values()),
                                      layout=widgets.Layout(flex_flow="row wrap")), picture])
-    display(box)
+    bundle = dict(box._repr_mimebundle_() or {})
+    bundle["text/html"] = _static_fallback(png, controls, bytes(picture.value), max_frames)
+    display(bundle, raw=True)
     return box
+
+
+def _static_fallback(png: Callable[[Mapping[str, Any]], bytes], controls: Mapping[str, Any],
+                     current: bytes, max_frames: int | None) -> str:
+    """The HTML a page without a kernel shows for an :func:`interact_figure` widget."""
+    from sbirlib import frames as static
+
+    specs = [static.static_control(name, c) for name, c in controls.items()]
+    fixed = {c.description or name: str(c.value) for (name, c), s in zip(controls.items(), specs)
+             if s is None}
+    specs = [s for s in specs if s is not None]
+    if not static.static_enabled() or not specs:
+        for s in specs:
+            s.keep = [s.default]
+        point = tuple(s.default for s in specs)
+        return static.static_html(specs, {point: current}, fixed)
+    static.plan_grid(specs, max_frames or static.MAX_FRAMES)
+    others = {name: c.value for (name, c) in controls.items()
+              if name not in {s.name for s in specs}}
+    frames = static.render_frames(lambda values: png({**others, **values}), specs)
+    return static.static_html(specs, frames, fixed)
 
 
 def interactive_retrievals(queries: Sequence[Any], gallery: Sequence[Any], dist: Any, positives: Any,

@@ -104,6 +104,8 @@ def run_one(nb_src: Path, nb_out: Path, params: dict[str, str], runs: Path,
     env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     # progress bars would be ipywidgets here: frozen noise on the page, and extra comm traffic
     env["TQDM_DISABLE"] = "1"
+    # widgets pre-render their frames for the kernel-free page (sbirlib/frames.py)
+    env["SBIR_STATIC_WIDGETS"] = "1"
     # the kernel must import the sbirlib of this checkout, also from a staged copy
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     # the kernel runs in the chapter's folder: a relative data or cache root given on the
@@ -120,7 +122,20 @@ def run_one(nb_src: Path, nb_out: Path, params: dict[str, str], runs: Path,
     if proc.returncode != 0:
         tail = proc.stderr[-6000:]
         return False, seconds, f"papermill exited {proc.returncode}\n{tail}"
+    drop_widget_state(nb_out)
     return True, seconds, ""
+
+
+def drop_widget_state(nb: Path) -> None:
+    """Remove the saved ipywidgets state from an executed chapter.
+
+    The built page shows each widget's kernel-free fallback (``nb_mime_priority_overrides``
+    in ``_config.yml``), so the state would only add weight (every figure a second time, as
+    base64 in the widget model) and load a widget manager that draws dead controls.
+    """
+    data = json.loads(nb.read_text())
+    if data.get("metadata", {}).pop("widgets", None) is not None:
+        nb.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
 
 def check_record(chapter: str, runs: Path, profile: str) -> list[str]:

@@ -1,9 +1,9 @@
 """Fetch the browser assets the built book needs, so it renders with no internet.
 
-The widget manager, require.js and MathJax come from the npm registry as pinned tarballs
-(checked against SHA-256) and are unpacked into ``book/_vendor/{widgets,mathjax}``. Jupyter
-Book would otherwise point readers' browsers at CDNs, and offline the widgets and the maths
-would simply be missing (toolchain.md section 7). Idempotent: does nothing when the files
+MathJax comes from the npm registry as a pinned tarball (checked against SHA-256) and is
+unpacked into ``book/_vendor/mathjax``. Jupyter Book would otherwise point readers' browsers
+at a CDN, and offline the maths would show as raw TeX. (The pages need no widget manager:
+every widget carries kernel-free pre-rendered frames, see ``sbirlib/frames.py``.) Idempotent: does nothing when the files
 are already in place.
 
     python tools/vendor_assets.py [--dest book/_vendor]
@@ -22,16 +22,6 @@ from pathlib import Path
 
 # package spec -> (tarball name, sha256, {member prefix inside the tarball: destination sub-folder})
 PACKAGES = {
-    "@jupyter-widgets/html-manager@1.0.15": (
-        "jupyter-widgets-html-manager-1.0.15.tgz",
-        "2b9d65cb7913e1c7d671757a10008b32c9c2448d4429513371e55c07d6107638",
-        {"package/dist/": "widgets/"},
-    ),
-    "requirejs@2.3.8": (
-        "requirejs-2.3.8.tgz",
-        "777158e89275e16bd51aec3ef714fbcb5dc45789e7078659933bc814916d7dec",
-        {"package/require.js": "widgets/require.js"},
-    ),
     "mathjax@3.2.2": (
         "mathjax-3.2.2.tgz",
         "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09",
@@ -42,9 +32,9 @@ PACKAGES = {
     ),
 }
 # the files whose presence means the assets are in place
-SENTINELS = ("widgets/require.js", "widgets/embed-amd.js", "mathjax/tex-mml-chtml.js")
-# html-manager's dist/ also holds source maps and the non-AMD bundle, which the book never loads
-SKIP_SUFFIXES = (".map", "embed.js", "libembed-amd.js", ".LICENSE.txt")
+SENTINELS = ("mathjax/tex-mml-chtml.js",)
+# source maps and licence banners are never loaded by a page
+SKIP_SUFFIXES = (".map", ".LICENSE.txt")
 
 
 def _sha256(path: Path) -> str:
@@ -93,7 +83,7 @@ def vendor(dest: Path) -> None:
             n = _extract(tarball, mapping, staging)
             print(f"{spec}: {n} files")
         # move into place only once everything verified, so a failure leaves no half copy
-        for sub in ("widgets", "mathjax"):
+        for sub in ("mathjax",):
             target = dest / sub
             if target.exists():
                 shutil.rmtree(target)

@@ -68,6 +68,7 @@ __all__ = [
     "fit",
     "train_or_load",
     "save_checkpoint",
+    "weights_cache_path",
     "load_checkpoint",
     "config_fingerprint",
     "unwrap_model",
@@ -515,9 +516,12 @@ def train_or_load(
     """Load a matching checkpoint if there is one, else train with :func:`fit`.
 
     Args:
-        checkpoint: ``"auto"`` -- load ``output_dir/checkpoint.pt`` if it exists and was written
-            for the same ``config`` (fingerprint), else train; ``"train"`` -- always train;
-            a path -- load that file (it must exist and fit the model).
+        checkpoint: ``"auto"`` -- load trained weights of the same ``config`` (fingerprint)
+            if there are any, else train; ``"train"`` -- always train; a path -- load that
+            file (it must exist and fit the model). ``"auto"`` looks in ``output_dir`` and
+            then in the shared store :func:`weights_cache_path` under ``$SBIR_CACHE``, so a
+            chapter re-run after a kernel restart (which gets a fresh run folder) reuses its
+            training.
         output_dir: run folder for ``checkpoint.pt`` (the final best weights + history) and
             :func:`fit`'s ``last.pt`` / ``best.pt``.
         config: the run's settings; part of what makes a checkpoint "matching".
@@ -533,23 +537,60 @@ def train_or_load(
         return _loaded_history(state, path, fit_kwargs)
     out = Path(output_dir) if output_dir else None
     final = out / "checkpoint.pt" if out else None
-    if checkpoint == "auto" and final is not None and final.is_file():
-        state = torch.load(final, map_location="cpu", weights_only=True)
-        if state.get("fingerprint") == fingerprint:
-            load_checkpoint(final, model, map_location="cpu")
+    shared = weights_cache_path(model, fingerprint) if fingerprint is not None else None
+    if checkpoint == "auto":
+        for candidate in (final, shared):
+            if candidate is None or not candidate.is_file():
+                continue
+            state = torch.load(candidate, map_location="cpu", weights_only=True)
+            if state.get("fingerprint") != fingerprint:
+                if dist_utils.is_main_process():
+                    print(f"{candidate} was written for a different config; not used")
+                continue
+            load_checkpoint(candidate, model, map_location="cpu")
             if dist_utils.is_main_process():
-                print(f"loaded trained weights from {final}")
-            return _loaded_history(state, final, fit_kwargs)
-        if dist_utils.is_main_process():
-            print(f"{final} was written for a different config; training again")
+                print(f"loaded trained weights from {candidate}")
+                if final is not None and candidate != final:
+                    _place(candidate, final)  # the run folder stays self-contained
+            return _loaded_history(state, final if final is not None else candidate, fit_kwargs)
     resume = bool(fit_kwargs.pop("resume", True)) and checkpoint == "auto"
     history = fit(model, train_loader, step_fn, output_dir=out, config=config, resume=resume,
                   **fit_kwargs)
-    if final is not None and dist_utils.is_main_process():
-        save_checkpoint(final, {"model": _cpu_state(model), "history": history.to_dict(),
-                                "fingerprint": fingerprint, "config": _plain(config)})
-        history.checkpoint = str(final)
+    if dist_utils.is_main_process() and (final is not None or shared is not None):
+        state = {"model": _cpu_state(model), "history": history.to_dict(),
+                 "fingerprint": fingerprint, "config": _plain(config)}
+        written = save_checkpoint(final if final is not None else shared, state)
+        if shared is not None and written != shared:
+            _place(written, shared)
+        history.checkpoint = str(written)
     return history
+
+
+def weights_cache_path(model: nn.Module, fingerprint: str) -> Path:
+    """Where :func:`train_or_load` keeps the trained weights of one config, across runs.
+
+    ``$SBIR_CACHE/checkpoints/<ModelClass>-<config fingerprint>-<code digest>/checkpoint.pt``:
+    the same model class, config and library source find the same weights; any change to one
+    of them trains afresh (see :func:`sbirlib.utils.code_digest`).
+    """
+    from sbirlib.utils import cache_dir, code_digest
+
+    name = f"{type(unwrap_model(model)).__name__}-{fingerprint}-{code_digest()}"
+    return cache_dir("checkpoints") / name / "checkpoint.pt"
+
+
+def _place(src: Path, dst: Path) -> None:
+    """Put a copy of checkpoint ``src`` at ``dst``: a hard link where possible, else a copy."""
+    import shutil
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 def _loaded_history(state: Mapping[str, Any], path: Path, fit_kwargs: Mapping[str, Any]) -> History:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import platform
 import random
@@ -19,6 +21,7 @@ __all__ = [
     "git_commit",
     "data_root",
     "cache_dir",
+    "code_digest",
     "DataNotFoundError",
 ]
 
@@ -146,3 +149,18 @@ def cache_dir(*parts: str) -> Path:
     path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """A short hash of the installed library's source (every ``sbirlib/**/*.py``).
+
+    Part of the key under which trained weights are cached: weights are reused only by the
+    code that trained them, so editing a model or a loss never silently loads stale weights.
+    """
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]

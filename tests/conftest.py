@@ -11,6 +11,29 @@ import torch
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fresh_weights_cache(tmp_path_factory):
+    """A session cache whose ``checkpoints/`` starts empty (the rest links to the real cache).
+
+    ``train_or_load(checkpoint="auto")`` finds trained weights by config under
+    ``$SBIR_CACHE/checkpoints``; a test that expects to train must not load what an earlier
+    session left there. Data caches (synthetic banks, pre-training) stay shared for speed.
+    """
+    real = Path(os.environ.get("SBIR_CACHE", "") or Path.home() / ".cache" / "sbirlib").expanduser()
+    real.mkdir(parents=True, exist_ok=True)
+    session = tmp_path_factory.mktemp("sbir-cache")
+    for entry in real.iterdir():
+        if entry.name != "checkpoints":
+            (session / entry.name).symlink_to(entry.resolve())
+    old = os.environ.get("SBIR_CACHE")
+    os.environ["SBIR_CACHE"] = str(session)
+    yield session
+    if old is None:
+        os.environ.pop("SBIR_CACHE", None)
+    else:
+        os.environ["SBIR_CACHE"] = old
+
+
 def _shared_data() -> Path | None:
     value = os.environ.get("SBIR_DATA", "")
     path = Path(value) if value else None

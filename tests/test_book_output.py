@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +43,35 @@ def test_executed_chapter_has_no_errors_and_a_page(nb):
     assert (HTML / "book" / "chapters" / f"{nb.stem}.html").is_file()
     record = json.loads((STAGE / "runs" / nb.stem / "metrics.json").read_text())
     assert record["profile"] == "smoke"
+
+
+REUSE_CHAPTER = "04_dlinet"  # the quickest chapter that trains (pre-training, main run, ablations)
+# the cache `make book` used, read at import (conftest gives the test session a fresh one)
+BUILD_CACHE = Path(os.environ.get("SBIR_CACHE") or ROOT / ".cache" / "sbirlib")
+
+
+def test_a_second_run_in_a_fresh_kernel_reuses_the_build_training(tmp_path):
+    """``checkpoint="auto"``: the chapter run again (new kernel, new run folder) trains nothing.
+
+    ``make book`` trained the chapter with ``SBIR_CACHE`` as its cache; running it once more
+    with the same cache must find every model's weights by its config fingerprint, write no
+    ``last.pt`` (``fit`` writes one per epoch) and report the same numbers.
+    """
+    cache = BUILD_CACHE
+    built = STAGE / "runs" / REUSE_CHAPTER / "metrics.json"
+    if not built.is_file() or not (cache / "checkpoints").is_dir():
+        pytest.fail(f"no build record {built} or cached checkpoints under {cache}: run `make book` first")
+    before = {p: p.stat().st_mtime_ns for p in (cache / "checkpoints").rglob("*.pt")}
+    runs = tmp_path / "runs"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "run_chapters.py"),
+         str(ROOT / "book" / "chapters" / f"{REUSE_CHAPTER}.ipynb"), "--runs", str(runs)],
+        env=dict(os.environ, SBIR_CACHE=str(cache)), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    trained = sorted(str(p) for p in runs.rglob("last.pt"))
+    assert trained == [], f"the second run trained again: {trained}"
+    after = {p: p.stat().st_mtime_ns for p in (cache / "checkpoints").rglob("*.pt")}
+    assert after == before, "the second run wrote new checkpoints into the cache"
+    again = json.loads((runs / REUSE_CHAPTER / "metrics.json").read_text())["metrics"]
+    first = json.loads(built.read_text())["metrics"]
+    assert again == first

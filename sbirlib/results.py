@@ -29,6 +29,8 @@ __all__ = [
     "results_dir",
     "load_result",
     "compare_to_reference",
+    "derive_tolerance",
+    "reference_from_runs",
     "output_dir_for",
 ]
 
@@ -133,23 +135,96 @@ def load_result(chapter: str, profile: str) -> dict[str, Any] | None:
     return load_json(path) if path.is_file() else None
 
 
+# ------------------------------------------------------------------ regression references
+# A reference (``book/results/<chapter>/smoke.json``) is the run record of one recorded run
+# (its provenance and sections, which the chapters read) whose ``metrics`` are the mean over
+# several recorded runs, plus a ``check`` section: every recorded run (seed, threads, commit,
+# metrics), the tolerance of each metric derived from their spread, and floors. Legitimate
+# variation -- another seed, another thread count, another CPU's floating point -- moves a
+# smoke run about as far as another seed does, so the seed-and-thread spread is what the
+# tolerance is made of; the floors, well above chance, catch a model that stops learning.
+TOLERANCE_K = 4.0  # tolerance = max(k * sample std, range, minimum) over the recorded runs
+MIN_TOLERANCE = 0.01  # metrics live in [0, 1] (losses: a few units); 1 point is the resolution
+
+
+def derive_tolerance(values: list[float], k: float = TOLERANCE_K,
+                     minimum: float = MIN_TOLERANCE) -> float:
+    """The tolerance a metric gets from the values of its recorded runs.
+
+    ``max(k * s, max - min, minimum)`` with ``s`` the sample standard deviation: ``k = 4``
+    standard deviations keeps a fresh run of another seed inside with near certainty, the
+    range keeps every recorded run inside, and the minimum covers metrics that did not move
+    at all across the runs (a deterministic computation).
+    """
+    if not values:
+        raise ValueError("derive_tolerance needs at least one value")
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return round(max(k * std, max(values) - min(values), minimum), 4)
+
+
+def reference_from_runs(records: list[Mapping[str, Any]], metrics: list[str],
+                        floors: Mapping[str, float], *, note: str = "", command: str = "",
+                        k: float = TOLERANCE_K, minimum: float = MIN_TOLERANCE) -> dict[str, Any]:
+    """Build a regression reference from several run records of one chapter.
+
+    ``records[0]`` supplies the provenance and the other sections (record it with the
+    default seed and the machine's default threads); ``metrics`` names the checked metrics.
+    Raises if a run lacks a checked metric or falls below a floor: a floor that a legitimate
+    run misses is a wrong floor.
+    """
+    if len(records) < 2:
+        raise ValueError("a reference needs at least two recorded runs to measure a spread")
+    chapters = {r["chapter"] for r in records}
+    if len(chapters) != 1:
+        raise ValueError(f"records of different chapters: {sorted(chapters)}")
+    runs, means, tolerance = [], {}, {}
+    for r in records:
+        missing = [m for m in metrics if r["metrics"].get(m) is None]
+        if missing:
+            raise ValueError(f"run with seed {r['provenance'].get('seed')} lacks {missing}")
+        low = [f"{m}={r['metrics'][m]:.4f} < {f}" for m, f in floors.items() if r["metrics"][m] < f]
+        if low:
+            raise ValueError(f"run with seed {r['provenance'].get('seed')} is below a floor: {low}")
+        p = r["provenance"]
+        runs.append({"seed": p.get("seed"), "cpu_threads": p.get("cpu_threads"),
+                     "commit": p.get("commit"), "device_name": p.get("device_name"),
+                     "wall_time_s": p.get("wall_time_s"),
+                     "metrics": {m: r["metrics"][m] for m in metrics}})
+    for m in metrics:
+        values = [float(run["metrics"][m]) for run in runs]
+        means[m] = sum(values) / len(values)
+        tolerance[m] = derive_tolerance(values, k, minimum)
+    reference = {key: value for key, value in records[0].items() if key not in ("metrics", "check")}
+    reference["metrics"] = means
+    reference["check"] = {
+        "rule": f"|run - mean| <= max({k:g} * sample std, range, {minimum:g}) over the recorded runs; "
+                "every floor met",
+        "k": k, "min_tolerance": minimum, "tolerance": tolerance, "floors": dict(floors),
+        "runs": runs, "command": command, "note": note,
+    }
+    return reference
+
+
 def compare_to_reference(
     run: Mapping[str, Any], reference: Mapping[str, Any]
 ) -> list[str]:
     """Regression check of a run record against a committed reference.
 
-    The reference carries ``"check": {"tolerance": float, "floors": {metric: min}}``.
-    Every metric named in the reference's ``metrics`` must be present in the run and within
-    ``tolerance`` (absolute); every floor must be met. Returns the list of failures
-    (empty when the run passes).
+    The reference carries ``"check": {"tolerance": {metric: tol} | float, "floors":
+    {metric: min}}``. Every metric named in the reference's ``metrics`` must be present in
+    the run and within its tolerance (absolute) of the reference value; every floor must be
+    met. Returns the list of failures (empty when the run passes).
     """
     check = reference.get("check", {})
-    tol = float(check.get("tolerance", 0.0))
+    tolerances = check.get("tolerance", 0.0)
     failures: list[str] = []
     got = run.get("metrics", {})
     for name, ref_value in reference.get("metrics", {}).items():
         if ref_value is None:
             continue
+        tol = float(tolerances.get(name, 0.0) if isinstance(tolerances, Mapping) else tolerances)
         value = got.get(name)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             failures.append(f"{name}: missing from the run (reference {ref_value:.4f})")

@@ -224,7 +224,7 @@ def _control(name: str, abbrev: Any, default: Any) -> Any:
 
 
 def interact_figure(draw: Callable[..., Figure], *, max_frames: int | None = None,
-                    **controls: Any) -> ipywidgets.VBox:
+                    static: Sequence[str] | None = None, **controls: Any) -> ipywidgets.VBox:
     """Display controls above a picture that ``draw(**values)`` redraws; returns the widget.
 
     ``draw`` takes the controls' values as keyword arguments and returns a **new** figure (as
@@ -241,7 +241,9 @@ def interact_figure(draw: Callable[..., Figure], *, max_frames: int | None = Non
     The widget is displayed with a kernel-free HTML fallback (see :mod:`sbirlib.frames`): with
     ``SBIR_STATIC_WIDGETS=1`` (the book build) the figure is pre-rendered on a grid of at most
     ``max_frames`` control values (default :data:`sbirlib.frames.MAX_FRAMES`) and the page's
-    controls swap those frames; a kernel shows the live widget.
+    controls swap those frames; a kernel shows the live widget. ``static`` names the controls
+    the page varies (default: all); the others stay at their starting values there, shown as
+    text -- spend the frames where a reader learns most.
 
     Returns the displayed ``VBox([HBox(controls), Image])``: end the cell with ``;``.
 
@@ -279,18 +281,23 @@ def interact_figure(draw: Callable[..., Figure], *, max_frames: int | None = Non
     box = widgets.VBox([widgets.HBox(list(controls.values()),
                                      layout=widgets.Layout(flex_flow="row wrap")), picture])
     bundle = dict(box._repr_mimebundle_() or {})
-    bundle["text/html"] = _static_fallback(png, controls, bytes(picture.value), max_frames)
+    varied = controls if static is None else {n: c for n, c in controls.items() if n in static}
+    unknown = set(static or ()) - set(controls)
+    if unknown:
+        raise ValueError(f"interact_figure: static names unknown controls {sorted(unknown)}")
+    bundle["text/html"] = _static_fallback(png, controls, varied, bytes(picture.value), max_frames)
     display(bundle, raw=True)
     return box
 
 
 def _static_fallback(png: Callable[[Mapping[str, Any]], bytes], controls: Mapping[str, Any],
-                     current: bytes, max_frames: int | None) -> str:
+                     varied: Mapping[str, Any], current: bytes, max_frames: int | None) -> str:
     """The HTML a page without a kernel shows for an :func:`interact_figure` widget."""
     from sbirlib import frames as static
 
-    specs = [static.static_control(name, c) for name, c in controls.items()]
-    fixed = {c.description or name: str(c.value) for (name, c), s in zip(controls.items(), specs)
+    specs = [static.static_control(name, c) if name in varied else None
+             for name, c in controls.items()]
+    fixed = {c.description or name: _label(c) for (name, c), s in zip(controls.items(), specs)
              if s is None}
     specs = [s for s in specs if s is not None]
     if not static.static_enabled() or not specs:
@@ -303,6 +310,14 @@ def _static_fallback(png: Callable[[Mapping[str, Any]], bytes], controls: Mappin
               if name not in {s.name for s in specs}}
     frames = static.render_frames(lambda values: png({**others, **values}), specs)
     return static.static_html(specs, frames, fixed)
+
+
+def _label(control: Any) -> str:
+    """A control's current value as a reader would name it (an option's label, not its value)."""
+    labels, values = getattr(control, "_options_labels", None), getattr(control, "_options_values", None)
+    if labels is not None and values is not None and control.value in values:
+        return str(labels[list(values).index(control.value)])
+    return f"{control.value:.4g}" if isinstance(control.value, float) else str(control.value)
 
 
 def interactive_retrievals(queries: Sequence[Any], gallery: Sequence[Any], dist: Any, positives: Any,

@@ -116,3 +116,14 @@ def test_frame_payload_cannot_close_its_script_tag():
     block = html.split('class="sbir-frames-data">', 1)[1].split("</script>", 1)[0]
     assert "<" not in block
     assert json.loads(block)["labels"]["x"]["0"] == "</script><b>"
+
+
+def test_static_names_the_controls_the_page_varies(bundles, monkeypatch):
+    monkeypatch.setenv(frames.STATIC_ENV, "1")
+    viz.interact_figure(_draw, static=("style",), slope=(1.0, 5.0, 0.5), style=["a", "b"])
+    html = bundles[0]["text/html"]
+    data = _data(html)
+    assert [c["name"] for c in data["controls"]] == ["style"] and len(data["frames"]) == 2
+    assert "slope: 1" in html and html.count("data-sbir-control=") == 1
+    with pytest.raises(ValueError, match="unknown controls"):
+        viz.interact_figure(_draw, static=("nope",), slope=(1.0, 5.0, 0.5))

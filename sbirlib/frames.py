@@ -14,8 +14,8 @@ How the grid is chosen (:func:`plan_grid`):
   states of a checkbox; for a multiple selection: the default selection, each option alone
   and all options);
 * while the grid has more than ``max_frames`` points, the control with the most values is
-  thinned to about half of them, evenly spaced, always keeping both ends and the control's
-  default;
+  thinned to about half of them, evenly spaced over its whole range, always keeping the
+  control's starting value (which may stand in for the nearest end);
 * the static controls then move only between rendered values ("snapping"): a slider steps
   through the rendered values, a drop-down lists them.
 
@@ -137,7 +137,7 @@ def static_control(name: str, control: Any) -> StaticControl | None:
 
 
 def _pick(n: int, m: int, default: int) -> list[int]:
-    """``m`` of the indices ``0..n-1``, evenly spaced with both ends, one of them ``default``."""
+    """``m`` of the indices ``0..n-1``, evenly spaced end to end, one of them moved to ``default``."""
     if m >= n:
         return list(range(n))
     if m <= 1:
@@ -154,8 +154,8 @@ def plan_grid(controls: Sequence[StaticControl], max_frames: int = MAX_FRAMES) -
 
     The grid is the Cartesian product of the kept values. While it has more than
     ``max_frames`` points, the control with the most kept values is thinned to about half,
-    evenly spaced over its whole range (both ends and the default kept). A control thinned
-    to one value keeps its default and is shown as fixed text.
+    evenly spaced over its whole range with the default among them. A control thinned to
+    one value keeps its default and is shown as fixed text.
     """
     counts = [len(c.values) for c in controls]
     while math.prod(counts) > max_frames and max(counts) > 1:

@@ -189,33 +189,39 @@ def test_a_failed_write_leaves_the_old_checkpoint(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
 
 
-def test_train_or_load(tmp_path, monkeypatch):
-    monkeypatch.setenv("SBIR_CACHE", str(tmp_path / "cache"))
-    calls = {"n": 0}
+class _CountingRun:
+    """``train_or_load`` on the toy task, counting the training steps it takes."""
 
-    def counting_step(model, batch, device):
-        calls["n"] += 1
+    def __init__(self, folder):
+        self.folder, self.steps = folder, 0
+
+    def _step(self, model, batch, device):
+        self.steps += 1
         return _step(model, batch, device)
 
-    def run(checkpoint="auto", config=None, model=None):
+    def __call__(self, checkpoint="auto", config=None, model=None, sub=""):
         model = model or _model()
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        hist = training.train_or_load(model, _loader(), counting_step, optimizer=opt, epochs=2,
-                                      val_fn=_val, progress=False, output_dir=tmp_path,
+        hist = training.train_or_load(model, _loader(), self._step, optimizer=opt, epochs=2,
+                                      val_fn=_val, progress=False, output_dir=self.folder / sub,
                                       config=config or {"lr": 0.1}, checkpoint=checkpoint)
         return model, hist
 
+
+def test_train_or_load(tmp_path, monkeypatch):
+    monkeypatch.setenv("SBIR_CACHE", str(tmp_path / "cache"))
+    run = _CountingRun(tmp_path)
     m1, h1 = run()
-    assert not h1.loaded and calls["n"] == 8
+    assert not h1.loaded and run.steps == 8
     m2, h2 = run()
-    assert h2.loaded and calls["n"] == 8 and _same_weights(m1, m2)
+    assert h2.loaded and run.steps == 8 and _same_weights(m1, m2)
     assert h2.best_epoch == h1.best_epoch and h2.train_loss == h1.train_loss
     _, h3 = run(config={"lr": 0.2})
-    assert not h3.loaded and calls["n"] == 16
+    assert not h3.loaded and run.steps == 16
     _, h4 = run(checkpoint="train")
-    assert not h4.loaded and calls["n"] == 24
+    assert not h4.loaded and run.steps == 24
     m5, h5 = run(checkpoint=str(tmp_path / "checkpoint.pt"))
-    assert h5.loaded and calls["n"] == 24
+    assert h5.loaded and run.steps == 24
     with pytest.raises(FileNotFoundError):
         run(checkpoint=str(tmp_path / "nope.pt"))
 
@@ -223,40 +229,28 @@ def test_train_or_load(tmp_path, monkeypatch):
 def test_train_or_load_finds_the_same_config_from_another_run_folder(tmp_path, monkeypatch):
     """A chapter re-run after a kernel restart gets a fresh run folder and must not retrain."""
     monkeypatch.setenv("SBIR_CACHE", str(tmp_path / "cache"))
-    calls = {"n": 0}
+    run = _CountingRun(tmp_path)
 
-    def counting_step(model, batch, device):
-        calls["n"] += 1
-        return _step(model, batch, device)
-
-    def run(folder, config=None, model=None):
-        model = model or _model()
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        hist = training.train_or_load(model, _loader(), counting_step, optimizer=opt, epochs=2,
-                                      val_fn=_val, progress=False, output_dir=tmp_path / folder,
-                                      config=config or {"lr": 0.1}, checkpoint="auto")
-        return model, hist
-
-    m1, h1 = run("run-1")
-    assert not h1.loaded and calls["n"] == 8
+    m1, h1 = run(sub="run-1")
+    assert not h1.loaded and run.steps == 8
     shared = training.weights_cache_path(m1, training.config_fingerprint({"lr": 0.1}))
     assert shared.is_file() and (tmp_path / "cache") in shared.parents
-    m2, h2 = run("run-2")
-    assert h2.loaded and calls["n"] == 8 and _same_weights(m1, m2)
+    m2, h2 = run(sub="run-2")
+    assert h2.loaded and run.steps == 8 and _same_weights(m1, m2)
     assert (tmp_path / "run-2" / "checkpoint.pt").is_file() and not (tmp_path / "run-2" / "last.pt").exists()
-    _, h3 = run("run-3", config={"lr": 0.2})  # another config trains
-    assert not h3.loaded and calls["n"] == 16
+    _, h3 = run(sub="run-3", config={"lr": 0.2})  # another config trains
+    assert not h3.loaded and run.steps == 16
 
     class Other(nn.Sequential):
         pass
 
     torch.manual_seed(123)
     other = Other(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 2))
-    _, h4 = run("run-4", model=other)  # same config, another model class: trains
-    assert not h4.loaded and calls["n"] == 24
+    _, h4 = run(sub="run-4", model=other)  # same config, another model class: trains
+    assert not h4.loaded and run.steps == 24
     monkeypatch.setattr("sbirlib.utils.code_digest", lambda: "edited-code")
-    _, h5 = run("run-5")  # the library's code changed: the old weights are not used
-    assert not h5.loaded and calls["n"] == 32
+    _, h5 = run(sub="run-5")  # the library's code changed: the old weights are not used
+    assert not h5.loaded and run.steps == 32
 
 
 def test_steps_per_epoch_caps_each_epoch():

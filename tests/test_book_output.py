@@ -75,3 +75,18 @@ def test_a_second_run_in_a_fresh_kernel_reuses_the_build_training(tmp_path):
     again = json.loads((runs / REUSE_CHAPTER / "metrics.json").read_text())["metrics"]
     first = json.loads(built.read_text())["metrics"]
     assert again == first
+
+
+@pytest.mark.parametrize("nb", CHAPTERS, ids=lambda p: p.stem)
+def test_page_widgets_are_kernel_free_and_light(nb):
+    """Every widget reached the page as pre-rendered frames, and they weigh at most 5 MB."""
+    sys.path.insert(0, str(ROOT))
+    from tools.check_html import MAX_FRAME_BYTES, frame_weight
+
+    page = (HTML / "book" / "chapters" / f"{nb.stem}.html").read_text(encoding="utf-8")
+    assert 'class="sbir-frames"' in page, f"{nb.stem}: no kernel-free widget on the page"
+    assert "application/vnd.jupyter.widget-state+json" not in page, "widget state left on the page"
+    assert "embed-amd" not in page, "a widget manager is loaded for widgets that cannot redraw"
+    weight = frame_weight(page)
+    print(f"{nb.stem}: widget frames {weight / 1e6:.2f} MB")
+    assert weight <= MAX_FRAME_BYTES

@@ -3,9 +3,9 @@
 A reference must hold on any machine and still catch breakage, so it is built from the spread
 of legitimate variation rather than from one run: each chapter is executed (exactly as
 ``make book`` does, with ``tools/run_chapters.py``) for several seeds at one thread and for
-the default seed at each other thread count, every run from an empty cache so that it trains.
-The reference's value of a metric is the mean over the runs and its tolerance
-``max(k * sample std, range, minimum)`` (``sbirlib.results.derive_tolerance``); the floors
+the default seed at the most threads, every run from an empty cache so that it trains.
+The reference's value of a metric is the mean over the runs and its tolerance a 99 %
+prediction interval for one more run (``sbirlib.results.derive_tolerance``); the floors
 are kept from the previous reference (or given with ``--floor``) and must be met by every
 run. Afterwards each run is checked against the reference built from the *other* runs
 (leave-one-out), which shows whether the tolerance would have admitted a run it had not
@@ -13,7 +13,7 @@ seen.
 
 Record from a clean commit (the commit goes into every run's provenance):
 
-    python tools/record_reference.py book/chapters/07_ffmln.ipynb --seeds 0 1 2 --threads 1 2 --jobs 2
+    python tools/record_reference.py book/chapters/07_ffmln.ipynb --seeds 0 1 2 3 4 --threads 1 2 --jobs 2
 
 or, from run records made earlier (``metrics.json`` files; the first gives the provenance):
 
@@ -40,14 +40,15 @@ from sbirlib.results import (  # noqa: E402
 
 
 def plan(seeds: list[int], threads: list[int]) -> list[tuple[int, int]]:
-    """(seed, threads) of every run: the default seed at each thread count, the rest at the first.
+    """(seed, threads) of every run: the first seed at the most threads, the others at the rest.
 
-    The first entry is the default seed at the most threads, the run a user's ``make book``
-    makes; its record gives the reference its provenance.
+    The first entry is the run a user's ``make book`` makes (default seed, every core); its
+    record gives the reference its provenance. The other seeds cycle over the smaller thread
+    counts, so each run adds a seed and the runs span more than one thread count.
     """
-    runs = [(seeds[0], t) for t in sorted(threads, reverse=True)]
-    runs += [(s, min(threads)) for s in seeds[1:]]
-    return runs
+    counts = sorted(set(threads))
+    others = counts[:-1] or counts
+    return [(seeds[0], counts[-1])] + [(s, others[i % len(others)]) for i, s in enumerate(seeds[1:])]
 
 
 def execute(nb: Path, seed: int, threads: int, base: Path) -> Path:
@@ -71,7 +72,7 @@ def execute(nb: Path, seed: int, threads: int, base: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", nargs="?", type=Path, help="the chapter to run")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (one core each at 1 thread)")
     parser.add_argument("--records", type=Path, nargs="+", help="use these run records instead of running")

@@ -65,6 +65,7 @@ from sbirlib.utils import get_device
 __all__ = [
     "History",
     "NonFiniteLossError",
+    "CheckpointError",
     "fit",
     "train_or_load",
     "save_checkpoint",
@@ -76,6 +77,10 @@ __all__ = [
 
 StepFn = Callable[[nn.Module, Any, torch.device], Mapping[str, Any]]
 ValFn = Callable[[nn.Module], Mapping[str, float]]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file cannot be read, or does not fit the model; the message says what to do."""
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -202,19 +207,27 @@ def load_checkpoint(
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
-        raise RuntimeError(
-            f"cannot load checkpoint {path}: {err}. It may be truncated or from an incompatible "
-            "version; delete it (or pass checkpoint='train') to train again."
+        raise CheckpointError(
+            f"cannot load checkpoint {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}. "
+            "It may be truncated or from an incompatible version; delete it (or pass "
+            "checkpoint='train') to train again."
         ) from err
     if model is not None:
         weights = state["model"] if isinstance(state, dict) and "model" in state else state
         try:
-            unwrap_model(model).load_state_dict(weights, strict=strict)
-        except RuntimeError as err:
-            raise RuntimeError(
-                f"checkpoint {path} does not fit this model ({err}). It was written for a different "
-                "architecture or config; delete it or pass checkpoint='train'."
+            missing, unexpected = unwrap_model(model).load_state_dict(weights, strict=False)
+        except (RuntimeError, TypeError, AttributeError) as err:  # shapes differ, or not a state dict
+            raise CheckpointError(
+                f"checkpoint {path} does not fit this model (its tensors have other shapes). It was "
+                "written for a different architecture or config; delete it or pass checkpoint='train'."
             ) from err
+        if strict and (missing or unexpected):
+            example = (list(missing) + list(unexpected))[0]
+            raise CheckpointError(
+                f"checkpoint {path} does not fit this model ({len(missing)} missing and "
+                f"{len(unexpected)} unexpected weights, e.g. {example!r}). It was written for a "
+                "different architecture or config; delete it or pass checkpoint='train'."
+            )
     if optimizer is not None and state.get("optimizer") is not None:
         optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler") is not None:

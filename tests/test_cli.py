@@ -47,13 +47,59 @@ def test_train_then_evaluate(tmp_path, capsys):
     assert shown["test/acc@1"] == pytest.approx(rec["metrics"]["test/acc@1"])
 
 
-def test_unknown_setting_and_profile_fail_loudly(tmp_path):
-    with pytest.raises(KeyError, match="unknown setting"):
-        cli.main(["train", "triplet-sn", "--profile", "smoke", "--output-dir", str(tmp_path), "--set", "lr_typo=1"])
-    with pytest.raises(ValueError, match="unknown profile"):
-        cli.main(["train", "triplet-ce", "--profile", "cpu-real", "--output-dir", str(tmp_path)])
+BAD_INPUT = {
+    "unknown profile": (["train", "triplet-ce", "--profile", "cpu-real", "--output-dir", "{tmp}"],
+                        "has no profile 'cpu-real'"),
+    "unknown setting": (["train", "triplet-sn", "--profile", "smoke", "--output-dir", "{tmp}",
+                         "--set", "lr_typo=1"], "has no setting 'lr_typo'"),
+    "float as text": (["train", "dssa", "--output-dir", "{tmp}", "--set", "lr=abc"], "lr takes a float"),
+    "int as text": (["train", "dssa", "--output-dir", "{tmp}", "--set", "epochs=abc"], "epochs takes an int"),
+    "int as bool": (["train", "dssa", "--output-dir", "{tmp}", "--set", "epochs=true"], "epochs takes an int"),
+    "set without =": (["train", "dssa", "--output-dir", "{tmp}", "--set", "lr"], "--set expects KEY=VALUE"),
+    "unknown dataset": (["train", "dlinet", "--dataset", "no-such-set", "--output-dir", "{tmp}"],
+                        "unknown dataset 'no-such-set'"),
+    "unknown method": (["train", "no-such-method", "--output-dir", "{tmp}"], "invalid choice"),
+    "missing data": (["train", "triplet-sn", "--profile", "cpu-real", "--dataset", "qmul-v1",
+                      "--category", "shoes", "--data-root", "{tmp}/empty", "--output-dir", "{tmp}/run"],
+                     "{tmp}/empty"),
+    "missing checkpoint": (["evaluate", "triplet-sn", "--profile", "smoke", "--checkpoint", "{tmp}/none.pt"],
+                           "does not exist"),
+    "unreadable checkpoint": (["evaluate", "triplet-sn", "--profile", "smoke", "--device", "cpu",
+                               "--set", "pretrained=false", "--checkpoint", "{tmp}/garbage.pt"],
+                              "cannot load checkpoint"),
+}
 
 
-def test_missing_checkpoint_is_reported(tmp_path):
-    with pytest.raises(SystemExit, match="does not exist"):
-        cli.main(["evaluate", "triplet-sn", "--profile", "smoke", "--checkpoint", str(tmp_path / "none.pt")])
+@pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
+def test_bad_input_is_one_line_and_exit_status_2(case, tmp_path, capsys):
+    argv, expected = BAD_INPUT[case]
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "garbage.pt").write_bytes(b"this is not a checkpoint")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    try:
+        status = cli.main(argv)
+    except SystemExit as exit_:  # argparse's own errors exit from inside parse_args
+        status = exit_.code
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 2, err
+    assert len(lines) == 1 and lines[0].startswith("sbir: error: "), err
+    assert "Traceback" not in err
+    assert expected.replace("{tmp}", str(tmp_path)) in lines[0]
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(cli.UsageError, match="lr takes a float"):
+        cli.main(["--debug", "train", "dssa", "--output-dir", str(tmp_path), "--set", "lr=abc"])
+    with pytest.raises(cli.UsageError):
+        cli.main(["train", "dssa", "--output-dir", str(tmp_path), "--set", "lr=abc", "--debug"])
+
+
+def test_the_console_script_exits_2_without_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "sbirlib.cli", "train", "dssa", "--output-dir",
+                           str(tmp_path), "--set", "epochs=abc"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "sbir: error:" in proc.stderr

@@ -13,7 +13,9 @@ How the grid is chosen (:func:`plan_grid`):
 * each control contributes its full list of values (every slider step, every option, both
   states of a checkbox; for a multiple selection: the default selection, each option alone
   and all options);
-* while the grid has more than ``max_frames`` points, the control with the most values is
+* the frame budget is ``max_frames`` (36), fewer where the executed frame is large
+  (:func:`frame_budget`: about 2.2 MB of frames a widget);
+* while the grid has more than that many points, the control with the most values is
   thinned to about half of them, evenly spaced over its whole range, always keeping the
   control's starting value (which may stand in for the nearest end);
 * the static controls then move only between rendered values ("snapping"): a slider steps
@@ -39,13 +41,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["STATIC_ENV", "MAX_FRAMES", "StaticControl", "static_control", "plan_grid",
+__all__ = ["STATIC_ENV", "MAX_FRAMES", "MAX_WIDGET_BYTES", "frame_budget", "StaticControl", "static_control", "plan_grid",
            "render_frames", "static_html", "static_enabled"]
 
 STATIC_ENV = "SBIR_STATIC_WIDGETS"
-# 36 frames of a typical chapter figure (30-80 kB as PNG) stay well under the 5 MB a page may
-# add; tests/test_book_output.py checks the real weight of every built page
+# at most 36 frames, and at most about 2.2 MB of them (base64) a widget, so that a page with
+# two widgets stays under the 5 MB it may add; tests/test_book_output.py checks every page
 MAX_FRAMES = 36
+MAX_WIDGET_BYTES = 2_200_000
+
+
+def frame_budget(frame_bytes: int, max_frames: int = MAX_FRAMES) -> int:
+    """How many frames of about ``frame_bytes`` (one PNG) a widget may embed (at least 2)."""
+    per_frame = max(1, frame_bytes * 4 // 3)  # base64
+    return max(2, min(max_frames, MAX_WIDGET_BYTES // per_frame))
 
 
 def static_enabled() -> bool:

@@ -127,3 +127,10 @@ def test_static_names_the_controls_the_page_varies(bundles, monkeypatch):
     assert "slope: 1" in html and html.count("data-sbir-control=") == 1
     with pytest.raises(ValueError, match="unknown controls"):
         viz.interact_figure(_draw, static=("nope",), slope=(1.0, 5.0, 0.5))
+
+
+def test_frame_budget_shrinks_for_large_frames():
+    assert frames.frame_budget(1000) == frames.MAX_FRAMES
+    big = frames.frame_budget(200_000)
+    assert 2 <= big < frames.MAX_FRAMES and big * 200_000 * 4 // 3 <= frames.MAX_WIDGET_BYTES
+    assert frames.frame_budget(10**9) == 2

@@ -141,8 +141,8 @@ def browse(n_sketches: int = 3, size: int = 64, seed: int = 0) -> None:
                               Difficulty(jitter, abstraction, clutter), tile=1.6)
 
     knob = (0.0, 2.0, 0.25)
-    # the built page pre-renders every class (instance and knobs at their defaults): five
-    # controls on a grid would leave two values each
+    # the built page pre-renders the classes (instance and knobs at their defaults; as many
+    # classes as the frame budget allows): five controls on a grid would leave two values each
     interact_figure(draw, cls=widgets.Dropdown(options=list(CLASS_NAMES), description="class"),
                     instance=(0, 47), jitter=knob, abstraction=knob, clutter=knob,
                     static=("cls",), max_frames=len(CLASS_NAMES))

@@ -262,9 +262,11 @@ def test_browse_widget_draws_and_redraws(monkeypatch):
     from sbirlib.data.synthetic import preview
 
     shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda *objs: shown.extend(objs))
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
     preview.browse(n_sketches=1, size=32)
-    (box,) = shown
+    (bundle,) = shown  # the live widget's view and its kernel-free fallback
+    box = widgets.widget._instances[bundle["application/vnd.jupyter.widget-view+json"]["model_id"]]
+    assert 'class="sbir-frames"' in bundle["text/html"]
     image = box.children[-1]
     assert isinstance(image, widgets.Image) and image.value[:4] == b"\x89PNG"
     first = image.value

@@ -14,7 +14,8 @@ How the grid is chosen (:func:`plan_grid`):
   states of a checkbox; for a multiple selection: the default selection, each option alone
   and all options);
 * the frame budget is ``max_frames`` (36), fewer where the executed frame is large
-  (:func:`frame_budget`: about 2.2 MB of frames a widget);
+  (:func:`frame_budget`, enforced on the rendered frames by :func:`fit_frames`: about
+  2.2 MB of frames a widget);
 * while the grid has more than that many points, the control with the most values is
   thinned to about half of them, evenly spaced over its whole range, always keeping the
   control's starting value (which may stand in for the nearest end);
@@ -42,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["STATIC_ENV", "MAX_FRAMES", "MAX_WIDGET_BYTES", "frame_budget", "StaticControl", "static_control", "plan_grid",
-           "render_frames", "static_html", "static_enabled"]
+           "render_frames", "fit_frames", "static_html", "static_enabled"]
 
 STATIC_ENV = "SBIR_STATIC_WIDGETS"
 # at most 36 frames, and at most about 2.2 MB of them (base64) a widget, so that a page with
@@ -181,6 +182,32 @@ def render_frames(draw_png: Callable[[Mapping[str, Any]], bytes],
     for point in itertools.product(*(c.keep for c in controls)):
         frames[point] = draw_png({c.name: c.values[i] for c, i in zip(controls, point)})
     return frames
+
+
+def fit_frames(draw_png: Callable[[Mapping[str, Any]], bytes], controls: Sequence[StaticControl],
+               first_frame: bytes, max_frames: int = MAX_FRAMES) -> dict[tuple[int, ...], bytes]:
+    """Plan and render the grid so its distinct frames weigh at most :data:`MAX_WIDGET_BYTES`.
+
+    The first plan guesses from ``first_frame`` (the executed one); frames elsewhere in the grid
+    can be larger (a busier figure compresses worse), so the rendered weight is measured and the
+    grid thinned from the largest frame seen until it fits. Frames already drawn are reused.
+    """
+    drawn: dict[tuple[int, ...], bytes] = {}
+
+    def memo(point: tuple[int, ...]) -> bytes:
+        if point not in drawn:
+            drawn[point] = draw_png({c.name: c.values[i] for c, i in zip(controls, point)})
+        return drawn[point]
+
+    budget = frame_budget(len(first_frame), max_frames)
+    while True:
+        plan_grid(controls, budget)
+        frames = {point: memo(point) for point in itertools.product(*(c.keep for c in controls))}
+        weight = sum(len(f) for f in {_sha(f): f for f in frames.values()}.values()) * 4 // 3
+        if weight <= MAX_WIDGET_BYTES or budget <= 2 or len(frames) <= 2:
+            return frames
+        largest = max(len(f) for f in frames.values())
+        budget = max(2, min(len(frames) - 1, frame_budget(largest, max_frames)))
 
 
 def _sha(data: bytes) -> str:

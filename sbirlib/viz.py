@@ -305,10 +305,10 @@ def _static_fallback(png: Callable[[Mapping[str, Any]], bytes], controls: Mappin
             s.keep = [s.default]
         point = tuple(s.default for s in specs)
         return static.static_html(specs, {point: current}, fixed)
-    static.plan_grid(specs, static.frame_budget(len(current), max_frames or static.MAX_FRAMES))
     others = {name: c.value for (name, c) in controls.items()
               if name not in {s.name for s in specs}}
-    frames = static.render_frames(lambda values: png({**others, **values}), specs)
+    frames = static.fit_frames(lambda values: png({**others, **values}), specs, current,
+                               max_frames or static.MAX_FRAMES)
     return static.static_html(specs, frames, fixed)
 
 

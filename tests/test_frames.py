@@ -134,3 +134,20 @@ def test_frame_budget_shrinks_for_large_frames():
     big = frames.frame_budget(200_000)
     assert 2 <= big < frames.MAX_FRAMES and big * 200_000 * 4 // 3 <= frames.MAX_WIDGET_BYTES
     assert frames.frame_budget(10**9) == 2
+
+
+def test_fit_frames_measures_the_rendered_weight_not_just_the_first_frame():
+    """Frames away from the executed one may be far larger; the widget still fits its budget."""
+    s = frames.StaticControl("q", "q", "range", list(range(30)), [str(i) for i in range(30)], default=0)
+    small, large = b"s" * 1_000, frames.MAX_WIDGET_BYTES // 8
+    calls = []
+
+    def draw(values):
+        calls.append(values["q"])
+        q = values["q"]
+        return small if q == 0 else bytes([q]) * large  # distinct, large frames elsewhere
+
+    out = frames.fit_frames(draw, [s], small)
+    weight = sum(len(f) for f in out.values()) * 4 // 3
+    assert weight <= frames.MAX_WIDGET_BYTES and len(out) >= 2 and (0,) in out
+    assert len(calls) == len(set(calls)), "a frame was drawn twice"

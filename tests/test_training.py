@@ -237,6 +237,7 @@ def test_train_or_load_finds_the_same_config_from_another_run_folder(tmp_path, m
     assert shared.is_file() and (tmp_path / "cache") in shared.parents
     m2, h2 = run(sub="run-2")
     assert h2.loaded and run.steps == 8 and _same_weights(m1, m2)
+    assert h2.train_loss == h1.train_loss  # the chapter reports the losses of a loaded run too
     assert (tmp_path / "run-2" / "checkpoint.pt").is_file() and not (tmp_path / "run-2" / "last.pt").exists()
     _, h3 = run(sub="run-3", config={"lr": 0.2})  # another config trains
     assert not h3.loaded and run.steps == 16

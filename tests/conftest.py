@@ -79,3 +79,11 @@ def chairv2_vector_root(shared_data: Path) -> Path:
     if not (root / "ChairV2_Coordinate").is_file():
         pytest.skip("ChairV2 vector sketches not found under $SBIR_DATA/chairv2_vector")
     return root
+
+
+@pytest.fixture(scope="session")
+def sketchy_subset_root(shared_data: Path) -> Path:
+    root = shared_data / "sketchy_subset"
+    if not (root / "photo").is_dir() or not (root / "sketch").is_dir():
+        pytest.skip("Sketchy subset not found under $SBIR_DATA/sketchy_subset")
+    return root

@@ -21,6 +21,7 @@ _DATA_MODULES = (
     "sbirlib.data.tuberlin",
     "sbirlib.data.quickdraw",
     "sbirlib.data.qmul",
+    "sbirlib.data.class_folders",
 )
 _loaded = False
 

@@ -19,6 +19,7 @@ _MODEL_MODULES = (
     "sbirlib.models.sketch_a_net",
     "sbirlib.models.resnet",
     "sbirlib.models.se_resnet",
+    "sbirlib.models.efficientnet_lite",
     "sbirlib.models.dssa",
     "sbirlib.models.dlinet",
     "sbirlib.models.dase",

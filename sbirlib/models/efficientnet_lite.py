@@ -80,7 +80,7 @@ class EfficientNetLite0(nn.Module):
         self.act = nn.ReLU6(inplace=True)
         self.fc = nn.Linear(1280, num_classes)
         self.num_features = 1280
-        self.default_cfg: dict[str, Any] = {"mean": LITE_MEAN, "std": LITE_STD, "input_size": 224}
+        self.default_cfg: dict[str, Any] = {"mean": LITE_MEAN, "std": LITE_STD, "input_size": (3, 224, 224)}
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

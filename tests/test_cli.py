@@ -48,8 +48,8 @@ def test_train_then_evaluate(tmp_path, capsys):
 
 
 BAD_INPUT = {
-    "unknown profile": (["train", "triplet-ce", "--profile", "cpu-real", "--output-dir", "{tmp}"],
-                        "has no profile 'cpu-real'"),
+    "unknown profile": (["train", "triplet-ce", "--profile", "cpu-rael", "--output-dir", "{tmp}"],
+                        "has no profile 'cpu-rael'"),
     "unknown setting": (["train", "triplet-sn", "--profile", "smoke", "--output-dir", "{tmp}",
                          "--set", "lr_typo=1"], "has no setting 'lr_typo'"),
     "float as text": (["train", "dssa", "--output-dir", "{tmp}", "--set", "lr=abc"], "lr takes a float"),
@@ -103,3 +103,20 @@ def test_the_console_script_exits_2_without_a_traceback(tmp_path):
                            str(tmp_path), "--set", "epochs=abc"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "sbir: error:" in proc.stderr
+
+
+def test_train_the_category_baseline_on_a_users_class_folders(tmp_path, capsys):
+    """`--dataset class-folders --data-root DIR`: any photo/<class> + sketch/<class> folder trains."""
+    from test_class_folders import make_layout
+
+    root = make_layout(tmp_path / "mine", ["cat", "dog", "cup"], photos=3, sketches_per_photo=3)
+    out = tmp_path / "run"
+    argv = ["train", "triplet-ce", "--profile", "cpu-real", "--dataset", "class-folders", "--data-root", str(root),
+            "--output-dir", str(out), "--device", "cpu", "--quiet", "--epochs", "1",
+            "--set", "pretrained=false", "--set", "steps_per_epoch=2", "--set", "batch_size=4",
+            "--set", "load_size=32", "--set", "input_size=32", "--set", "metrics=[\"map@all\", \"p@3\"]"]
+    assert cli.main(argv) == 0
+    rec = json.loads((out / "metrics.json").read_text())
+    assert set(rec["test"]) == {"map@all", "p@3"}
+    assert rec["provenance"]["dataset"] == "class-folders"
+    assert rec["provenance"]["config"]["freeze_blocks"] == 11

@@ -56,3 +56,22 @@ def test_it_recognises_real_zebras(sketchy_subset_root):
     with torch.no_grad():
         top1 = model.classify(model.normalize(x)).argmax(1)
     assert (top1 == 340).sum() >= 7, top1.tolist()
+
+
+def test_freeze_keeps_the_frozen_part_fixed_in_training():
+    torch.manual_seed(0)
+    model = create_model("efficientnet_lite0").freeze(11)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model.train()
+    model(torch.randn(4, 3, 64, 64)).sum().backward()
+    opt.step()
+    after = model.state_dict()
+    frozen = [k for k in before if k.startswith(("conv_stem", "bn0", "blocks.0.", "blocks.10."))]
+    moved = [k for k in before if k.startswith("blocks.15.") and k.endswith("weight")]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)  # BN statistics too
+    assert any(not torch.equal(before[k], after[k]) for k in moved)
+    assert not model.blocks[10].training and model.blocks[11].training
+    assert all(p.requires_grad for p in model.freeze(0).parameters())
+    with pytest.raises(ValueError, match="0..16"):
+        model.freeze(17)

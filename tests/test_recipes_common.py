@@ -113,7 +113,7 @@ def test_triplet_ce_smoke_tiny(tmp_path):
     res = triplet_ce.run(cfg, output_dir=tmp_path, device="cpu", progress=False)
     assert 0.0 <= res.metrics["test/map@all"] <= 1.0 and "test/p@100" in res.metrics
     assert res.history.train[0]["ce"] > 0
-    assert set(triplet_ce.PROFILES) == {"smoke", "full"}
+    assert set(triplet_ce.PROFILES) == {"smoke", "cpu-real", "full"}
     full = resolve_profile(triplet_ce.PROFILES, "full")
     assert (full.backbone, full.embed_dim, full.margin, full.lr) == ("resnet50", 512, 0.2, 1e-4)
 

@@ -104,6 +104,36 @@ class EfficientNetLite0(nn.Module):
                                          f"unexpected {unexpected[:5]}")
         return self
 
+    def freeze(self, blocks: int) -> EfficientNetLite0:
+        """Freeze the stem and the first ``blocks`` MBConv blocks (weights and BatchNorm statistics).
+
+        Their parameters stop taking gradients and their BatchNorm layers stay in eval mode
+        under ``model.train()``, so fine-tuning only the later blocks neither moves nor
+        re-estimates the frozen part. ``blocks=0`` unfreezes everything.
+        """
+        if not 0 <= blocks <= len(self.blocks):
+            raise ValueError(f"freeze: blocks must be in 0..{len(self.blocks)}, got {blocks}")
+        self.frozen_blocks = blocks
+        for module in self._frozen_modules(len(self.blocks)):
+            for p in module.parameters():
+                p.requires_grad_(True)
+        for module in self._frozen_modules(blocks):
+            for p in module.parameters():
+                p.requires_grad_(False)
+        return self.train(self.training)
+
+    def _frozen_modules(self, blocks: int) -> list[nn.Module]:
+        return [self.conv_stem, self.bn0, *list(self.blocks)[:blocks]] if blocks else []
+
+    def train(self, mode: bool = True) -> EfficientNetLite0:
+        super().train(mode)
+        for module in self._frozen_modules(getattr(self, "frozen_blocks", 0)):
+            module.eval()
+        return self
+
+    def extra_repr(self) -> str:
+        return f"num_features={self.num_features}, frozen_blocks={getattr(self, 'frozen_blocks', 0)}"
+
     @staticmethod
     def normalize(x: torch.Tensor) -> torch.Tensor:
         """RGB in [0, 1] -> the network's input scale."""

@@ -132,3 +132,19 @@ def test_smoke_training_learns_zero_shot(tmp_path):
     assert res.metrics["test/voc/map@all"] >= res.metrics["test/map@all"] - 1e-9
     assert (tmp_path / "metrics.json").is_file()
     assert res.extras["test_embeddings"]["sketch"]["emb"].shape[1] == cfg.dim
+
+
+def test_merging_train_and_validation_classes_relabels_by_name():
+    """Sketchy-Ext numbers each split's classes from 0: train 0 = 'ant', val 0 = 'zebra'. The
+    ``train_on_val_classes`` merge must keep them apart, and the zero-shot check compares names."""
+    from sbirlib.recipes.common import ImageBank
+
+    def bank(classes, labels):
+        b = ImageBank.__new__(ImageBank)
+        b.images, b.labels, b.instances = torch.zeros(len(labels), 3, 4, 4), list(labels), [-1] * len(labels)
+        b.classes, b.name = list(classes), "fake"
+        return b
+
+    merged = ffmln._merge(bank(["ant", "bee"], [0, 1, 1]), bank(["zebra"], [0, 0]))
+    assert merged.classes == ["ant", "bee", "zebra"] and merged.labels == [0, 1, 1, 2, 2]
+    assert ffmln._class_names(merged) == ["ant", "bee", "bee", "zebra", "zebra"]

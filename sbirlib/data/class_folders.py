@@ -27,7 +27,9 @@ in the sorted list of ``(class, stem)`` of all photos; a sketch gets the id of i
   photos. :attr:`split_info` says which rule and seed made the split; run records store it.
 * Zero-shot (``split_name`` a shipped ``*/zs/*`` class split such as
   ``"sketchy_ext/zs/sake25"``): train = seen classes minus the validation classes, val = the
-  validation classes, test = the unseen classes; all sketches and photos of each.
+  validation classes, test = the unseen classes; all sketches and photos of each. Labels and
+  ``classes`` always index every class of the folder, so labels of different splits never
+  collide; ``split_info["classes"]`` counts the classes of this split.
 """
 
 from __future__ import annotations
@@ -189,7 +191,11 @@ class ClassFolders(ClassFolderDataset):
                         gallery="every photo of every class, in every split (the training photos too)")
         instance_of = self._pairing(layout, pairing)
         samples, labels, instances = [], [], []
-        for label, cls in enumerate(classes):
+        # labels index every class of the folder, in every split: a zero-shot split's train and
+        # test labels never collide (as in the synthetic benchmark and sbirlib's other loaders)
+        label_of = {c: i for i, c in enumerate(layout.classes)}
+        for cls in classes:
+            label = label_of[cls]
             files = layout.files[modality][cls]
             if modality == "sketch" and not zero_shot:
                 files = category_split(files, cls, test_per_class, val_per_class, seed)[split]
@@ -199,7 +205,7 @@ class ClassFolders(ClassFolderDataset):
         info.update(classes=len(classes), images=len(samples), ignored_files=layout.ignored)
         self.split_info = info
         self.ignored_files = layout.ignored
-        super().__init__(samples, labels, list(classes), modality, split,
+        super().__init__(samples, labels, list(layout.classes), modality, split,
                          instances=instances if instance_of else None,
                          transform=transform, root=layout.root, image_size=image_size)
 

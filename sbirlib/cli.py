@@ -3,10 +3,10 @@
 ::
 
     sbir train triplet-sn --dataset synthetic-fg --profile smoke --output-dir runs/tsn
-    sbir train triplet-sn --dataset qmul-v1 --category shoes --data-root ../shared/data/qmul_v1 \\
+    sbir train triplet-sn --dataset qmul-v1 --category shoes --data-root data/qmul_v1 \\
         --profile cpu-real --output-dir runs/shoes
     sbir evaluate triplet-sn --checkpoint runs/shoes/checkpoint.pt --dataset qmul-v1 --category shoes \\
-        --data-root ../shared/data/qmul_v1 --profile cpu-real
+        --data-root data/qmul_v1 --profile cpu-real
     sbir list-models [PATTERN]
     sbir datasets
 

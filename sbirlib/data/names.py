@@ -2,10 +2,10 @@
 
 The same class is spelled differently across releases (``hot-air_balloon`` / ``hot_air_balloon``,
 ``bottle opener`` / ``bottle_opener`` / ``bottleopener``, ``palm tree`` / ``palm_tree``) and the
-TU-Berlin-Extended photo archive misspells nine folders (``chandeler``, ``tromobone``, ...;
-``../shared/specs/datasets.md`` §3-§4). sbirlib keeps the **on-disk folder name as the class id**
-and matches names through :func:`name_key` (case-folded, with spaces, hyphens, underscores and
-parentheses removed) plus the explicit alias table :data:`ALIASES`.
+TU-Berlin-Extended photo archive misspells nine folders (``chandeler``, ``tromobone``, ...).
+sbirlib keeps the **on-disk folder name as the class id** and matches names through
+:func:`name_key` (case-folded, with spaces, hyphens, underscores and parentheses removed) plus
+the explicit alias table :data:`ALIASES`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ __all__ = [
     "normalise_class_folders",
 ]
 
-#: TU-Berlin-Ext photo folder -> TU-Berlin sketch class (the nine irregular cases; datasets.md §4)
+#: TU-Berlin-Ext photo folder -> TU-Berlin sketch class (the raw archive's nine irregular cases)
 TUBERLIN_EXT_PHOTO_FOLDERS: dict[str, str] = {
     "chandeler": "chandelier",
     "diamod": "diamond",

@@ -1,6 +1,6 @@
 """QMUL fine-grained SBIR datasets: Shoe-V1 / Chair-V1 / Handbag (V1) and Shoe-V2 / Chair-V2 (V2).
 
-**V1, ``.mat`` release** (``yuqian1023/Deep_SBIR_tf``, ``../shared/specs/datasets.md`` §6)::
+**V1, ``.mat`` release** (``yuqian1023/Deep_SBIR_tf``)::
 
     ROOT/<category>/<category>_sketch_db_{train,test}.mat   'data': uint8 (N, 256, 256), sketches
     ROOT/<category>/<category>_edge_db_{train,test}.mat     'data': uint8 (N, 256, 256), photo edge maps
@@ -17,13 +17,14 @@ raises and says to use ``modality="edge"``.
 Pairing is by ``<id>``. Without the name lists the split follows the published id ranges
 (shoes 1-304 / 305-419, chairs 1-200 / 201-297); other categories need the lists.
 
-**Validation split (sbirlib's decision, splits.md rule 4).** ``split="val"`` is carved from the
-*training* instances: ``round(val_fraction * N_train)`` instances (default 10%: shoes 30 of 304,
-chairs 20 of 200, handbags 40 of 400) drawn with ``numpy.random.default_rng(val_seed)``
-(``val_seed=0``). ``split="train"`` excludes them, ``split="test"`` is the published test set.
-``val_fraction=0`` gives the full published training set (then ``split="val"`` raises).
+**Validation split (sbirlib's decision: validation never touches the test set).** ``split="val"``
+is carved from the *training* instances: ``round(val_fraction * N_train)`` instances (default 10%:
+shoes 30 of 304, chairs 20 of 200, handbags 40 of 400) drawn with
+``numpy.random.default_rng(val_seed)`` (``val_seed=0``). ``split="train"`` excludes them,
+``split="test"`` is the published test set. ``val_fraction=0`` gives the full published training
+set (then ``split="val"`` raises).
 
-**V2** (Bhunia's vector form, datasets.md §7)::
+**V2** (Bhunia's vector form)::
 
     ROOT/<Name>/<Name>_Coordinate        pickle: {'/train/<photo_id>_<k>': float (n, 3) [x, y, pen_end]}
     ROOT/<Name>/photo/<photo_id>.png     (Name = ShoeV2 or ChairV2)

@@ -1,6 +1,6 @@
 """QuickDraw-Extended (Dey et al. 2019) and Google's Quick, Draw! ``numpy_bitmap`` subset.
 
-**QuickDraw-Extended** (``../shared/specs/datasets.md`` §5), under ``root`` or ``quickdraw_ext/``::
+**QuickDraw-Extended**, under ``root`` or ``quickdraw_ext/``::
 
     QuickDraw_sketches_final/<class>/<key_id>.png   (or sketches/<class>/, QuickDraw_sketches/<class>/)
     QuickDraw_images_final/<class>/image_<n>.jpg    (or images/<class>/, EXTEND_image_quickdraw/<class>/)

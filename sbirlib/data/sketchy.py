@@ -1,6 +1,6 @@
 """Sketchy (Sangkloy et al. 2016), Sketchy-Extended photos (Liu et al. 2017) and Sketchy instance-level FG.
 
-Layouts (``../shared/specs/datasets.md`` §1, §2, §8) under ``root`` or ``sketchy/``, ``Sketchy/``::
+Layouts under ``root`` or ``sketchy/``, ``Sketchy/``::
 
     [rendered_256x256/ | 256x256/]sketch/tx_000000000000[_ready]/<class>/<stem>-<k>.png
     [rendered_256x256/ | 256x256/]photo/tx_000000000000[_ready]/<class>/<stem>.jpg
@@ -33,8 +33,8 @@ Splits:
   category-level with 50 seeded query sketches per class; ``"sketchy_ext/cat/dsh50@dase"`` uses
   DASE's published query list (``<root>/splits/sketchy_sketch.json``, or ``split_file=``). At
   category level every photo is in every split, as in the DSH protocol. Photos come from the extended folder,
-  which already holds the 12,500 originals, so the gallery has no duplicates (the ``-dedup``
-  variants of splits.md).
+  which already holds the 12,500 originals, so the gallery has no duplicates (the published
+  SAKE-25 and Yelamarthi-21 lists name some photos twice).
 """
 
 from __future__ import annotations

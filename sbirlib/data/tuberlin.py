@@ -1,7 +1,7 @@
 """TU-Berlin sketches (Eitz et al. 2012), TU-Berlin-Extended photos, and the small TU subset.
 
-Layouts accepted (``../shared/specs/datasets.md`` §3-§4), under ``root`` or one of its
-sub-folders ``tuberlin/``, ``TUBerlin/``, ``tuberlin_subset/``:
+Layouts accepted, under ``root`` or one of its sub-folders ``tuberlin/``, ``TUBerlin/``,
+``tuberlin_subset/``:
 
 * official archive ``png/<class>/<id>.png`` (1111×1111), SAKE's ``png_ready/<class>/``,
   sem-pcyc / DASE ``sketches/<class>/`` (underscore names resolve through the alias table);

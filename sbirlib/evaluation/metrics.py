@@ -1,7 +1,7 @@
 """Retrieval metrics as pure functions: mAP@all, mAP@K, P@K and fine-grained acc@K.
 
 Every variant that SBIR codebases report under the same name is available behind an
-explicit option, with the names of ``shared/specs/evaluation.md``:
+explicit option:
 
 * ``ap``: ``"standard"`` (alias ``"sklearn"``) is non-interpolated, **tie-aware** AP, the
   same number as scikit-learn's ``average_precision_score`` on the query's row;

@@ -1,4 +1,4 @@
-"""The ten-view test of fine-grained SBIR ("Sketch Me That Shoe", DSSA; ``evaluation.md`` section 4).
+"""The ten-view test of fine-grained SBIR ("Sketch Me That Shoe", DSSA).
 
 From each uncropped image (256 px in the papers, 144 or 72 px in the CPU profiles) take five
 ``crop x crop`` views -- the centre and the four corners -- plus the horizontal flip of each.
@@ -121,7 +121,7 @@ def _pairwise(distance: DistanceLike) -> Callable[[torch.Tensor, torch.Tensor], 
 def multiview_distance(
     emb_sketch: torch.Tensor, emb_photo: torch.Tensor, distance: DistanceLike = "sqeuclidean"
 ) -> torch.Tensor:
-    """Average over views of the per-view distance matrices (A5 / D10): ``[Ns, Np]``.
+    """Average over views of the per-view distance matrices (the ten-view distance): ``[Ns, Np]``.
 
     ``emb_sketch [V, Ns, D]`` and ``emb_photo [V, Np, D]`` come from
     :func:`multiview_embeddings`; view ``v`` of the sketches meets view ``v`` of the photos.
@@ -154,7 +154,7 @@ def evaluate_fg_multiview(
     device: str | torch.device = "cpu",
     return_distance: bool = False,
 ):
-    """Fine-grained acc@K with the ``views``-view averaged distance (``evaluation.md`` section 4).
+    """Fine-grained acc@K with the ``views``-view averaged distance.
 
     The datasets yield *uncropped* images (see :func:`multiview_embeddings`) and expose
     ``.instances``; the gallery is the photos de-duplicated by instance

@@ -119,7 +119,8 @@ def evaluate_fg(
     """Fine-grained SBIR: acc@K of each sketch's own photo among the distinct test photos.
 
     The gallery is ``photo_ds`` de-duplicated by instance id (``fg_gallery``); ranks use
-    ``ties`` (pessimistic by default, evaluation.md section 4). Returns ``{"acc@1": ...}``.
+    ``ties`` (pessimistic by default: photos at the same distance as the true one rank before
+    it). Returns ``{"acc@1": ...}``.
     """
     sk = extract_embeddings(encode_sketch, sketch_ds, batch_size=batch_size, device=device, progress=progress)
     ph = extract_embeddings(encode_photo, photo_ds, batch_size=batch_size, device=device, progress=progress)

@@ -2,8 +2,8 @@
 
 :class:`ClassifierHead` is a linear layer (optionally after dropout) from an embedding to ``C``
 logits; :func:`classification_loss` is the mean cross-entropy. In the category-level baseline
-(spec ``triplet_sn.md`` B4) the head sits on the un-normalised projection ``z`` and the loss is
-averaged over the sketch, positive and negative of each triplet.
+(:mod:`sbirlib.recipes.triplet_ce`) the head sits on the un-normalised projection ``z`` and the
+loss is averaged over the sketch, positive and negative of each triplet.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Losses of CSCAN (Yu & Zhang, LOP 2022): triplet + intra-class, classification, quantisation.
 
-The equation numbers (C10)-(C16) refer to ``specs/papers/cscan.md``. What comes from the paper and
-what is the library's reconstruction:
+The equation labels (C10)-(C16) are those of chapter 06 (CSCAN); (C10)-(C13) are Eqs. 9-12 of
+the paper's public equation list. What comes from the paper and what is the library's
+reconstruction:
 
 * triplet + intra-class shape (C10-C12) and the cross-entropy on the classifier outputs (C13):
   the paper's public equation list;

@@ -4,8 +4,8 @@
 length ``B``); ``pairwise_distance(a, b)`` compares every row of ``a`` with every row of ``b``
 (an ``[A, B]`` matrix). ``kind`` is one of
 
-* ``"euclidean"``   -- ``||a - b||_2`` (Part B of the Triplet-SN spec, DLI-Net, FFMLN);
-* ``"sqeuclidean"`` -- ``||a - b||_2^2`` (Triplet-SN, eq. A2);
+* ``"euclidean"``   -- ``||a - b||_2`` (the triplet + CE baseline, DLI-Net, FFMLN);
+* ``"sqeuclidean"`` -- ``||a - b||_2^2`` (Triplet-SN);
 * ``"cosine"``      -- ``1 - cos(a, b)``.
 
 The Euclidean distance is computed with a small floor inside the square root so that the

@@ -16,7 +16,7 @@ argument is always the sketch, the second the photo.
 The training loss (D8) is a triplet hinge on ``D_W`` plus the elastic regulariser
 ``lam * (||W - I||_1 + ||W - I||_F)`` (Frobenius norm not squared). The exact HOLEF form
 follows a third-party implementation (TC-Net's ``HofelLoss``), not the paper's text; see
-``specs/papers/dssa.md`` section 7.
+chapter 03 (DSSA), "Where we had to decide" (equation labels (D6)-(D9) are that chapter's).
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ class HOLEFLoss(nn.Module):
 
     The ``distance`` submodule owns ``W`` (pass an existing :class:`HOLEFDistance`, e.g. the
     one a DSSA model carries, to share it); give its parameters their own optimiser
-    (Adam, lr 1e-4, betas (0.5, 0.999) in the spec) and use it as the test distance.
+    (Adam, lr 1e-4, betas (0.5, 0.999), as in TC-Net) and use it as the test distance.
     Calling the loss returns the total; :meth:`parts` also returns the hinge and the penalty.
     """
 

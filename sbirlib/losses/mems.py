@@ -1,7 +1,7 @@
 """MEMS: Multiplicative Euclidean Margin Softmax (Lu et al., ACM MM 2021), and SAKE's EMS.
 
 Every class j has a learnable centre c_j. The logits are negative squared distances to the
-centres and the true class's distance is multiplied by m_t^2 (spec ``dase_mems.md`` M5-M8):
+centres and the true class's distance is multiplied by m_t^2 (M5-M8, as in the official code):
 
     L = -log exp(-m_t^2 d_y) / (exp(-m_t^2 d_y) + sum_{j != y} exp(-d_j)),  d_j = ||f - c_j||^2
 

@@ -5,16 +5,16 @@ All functions take embeddings (rows) and return a scalar. ``distance`` is a kind
 
 * :func:`triplet_margin_loss` -- fixed triplets ``(a_i, p_i, n_i)``:
   ``mean_i max(0, m + d(a_i, p_i) - d(a_i, n_i))``. Triplet-SN uses squared Euclidean
-  distances and ``m = 0.3`` (spec ``triplet_sn.md`` A3, with the 1/B convention).
+  distances and ``m = 0.3`` (with the 1/B convention; the Caffe layer divides by 2B).
 * :func:`in_batch_triplet_loss` -- every other positive in the batch is a negative, as in
-  DLI-Net (spec ``dlinet.md`` L6-L7): ``l_ij = max(0, D_ii - D_ij + m)`` for ``j != i``, each
+  DLI-Net (its official code): ``l_ij = max(0, D_ii - D_ij + m)`` for ``j != i``, each
   anchor's hinge sum divided by its number of active triplets (``normalize="active"``) or by
   ``B - 1`` (``normalize="all"``). Accepts a precomputed distance matrix.
 * :func:`batch_hard_triplet_loss` -- within one labelled set, the hardest positive and hardest
   negative of each anchor (Hermans et al. 2017).
 * :func:`cross_domain_triplet_loss` -- batch-hard with anchors from one domain (sketches) and
   positives/negatives from the other (photos), optionally in both directions (FFMLN's DAT,
-  spec ``ffmln.md`` F4-F6).
+  (F4)-(F6) in chapter 07).
 """
 
 from __future__ import annotations

@@ -9,20 +9,22 @@ Three branches -- a sketch ``S``, a photo ``I`` and the photo's edge map ``E`` -
 * sigmoid hashing layers ``psi_S`` / ``psi_IE`` giving codes in ``(0, 1)^K`` (C8) and linear
   classifiers ``phi_S`` / ``phi_I`` on the codes (C9).
 
-Equation numbers refer to ``specs/papers/cscan.md``. The paper's public material fixes the three
+Equation labels (C1)-(C17) are those of chapter 06 (CSCAN); in the paper's public equation list
+(C1)-(C5) are Eqs. 1-5 and (C7)-(C9) Eqs. 6-8. The paper's public material fixes the three
 branches, the forms of (C1)/(C4), the shared mask of (C5), the hashing layers and the classifiers.
-**Everything else is the library's reconstruction** (spec §7): ResNet encoders split after
-``layer2``, the sketch and edge branches sharing one encoder, a 7x7 convolution on the
-[channel-mean; channel-max] maps for ``theta``, sum fusion, ``linear + sigmoid`` hashing.
+**Everything else is the library's reconstruction** (chapter 06, "Where we had to decide"):
+ResNet encoders split after ``layer2``, the sketch and edge branches sharing one encoder, a 7x7
+convolution on the [channel-mean; channel-max] maps for ``theta``, sum fusion,
+``linear + sigmoid`` hashing.
 
 The paper-scale model is :func:`cscan_resnet50` (224 px, K = 64); :func:`cscan_resnet18` is the
-CPU-scale variant of spec §9 (64 px smoke runs, K = 32). Constructor switches implement the spec's
-ablations (§8): attention on/off, separate masks instead of a shared one, no edge branch, shared
+CPU-scale variant (64 px smoke runs, K = 32). Constructor switches implement the chapter's
+ablations: attention on/off, separate masks instead of a shared one, no edge branch, shared
 ``theta``, the fusion operator, a separate edge encoder.
 
 Inputs are float images in ``[0, 1]``: sketches and edge maps ``[B, 1|3, H, W]`` (grey is
 replicated to three channels), photos ``[B, 3, H, W]``. The model applies the ImageNet mean/std
-normalisation itself (spec §4.2), so dataset tensors go in unchanged.
+normalisation itself, so dataset tensors go in unchanged.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ def channel_pool(feat: Tensor) -> Tensor:
 class SpatialAttention(nn.Module):
     """``theta`` of (C1)/(C4): ``sigmoid(conv_kxk([F^Avg; F^Max]))``, a ``[B, 1, H, W]`` mask.
 
-    This is CBAM's spatial attention (Woo et al., 2018); the spec infers it from the form of the
-    paper's Eq. 1. The convolution is Kaiming-normal initialised with a zero bias (spec §4.4).
+    This is CBAM's spatial attention (Woo et al., 2018); sbirlib infers it from the form of the
+    paper's Eq. 1. The convolution is Kaiming-normal initialised with a zero bias (our choice).
     """
 
     def __init__(self, kernel_size: int = 7) -> None:
@@ -68,7 +70,7 @@ class SpatialAttention(nn.Module):
 
 def split_resnet(trunk: nn.Module) -> tuple[nn.Sequential, nn.Sequential]:
     """Split a torchvision-style ResNet into the low part (stem .. ``layer2``) and the high part
-    (``layer3``, ``layer4``, global average pooling, flatten) of spec §2."""
+    (``layer3``, ``layer4``, global average pooling, flatten); the split point is sbirlib's."""
     missing = [n for n in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
                if not hasattr(trunk, n)]
     if missing:
@@ -276,7 +278,7 @@ def _resnet_trunk_factory(arch: str, pretrained: bool):
 @register_model
 def cscan_resnet50(num_classes: int = 125, code_bits: int = 64, pretrained: bool = False,
                    **options: Any) -> CSCAN:
-    """Paper-scale CSCAN (spec §2): two ResNet-50 encoders, 224 px, K = 64 by default.
+    """Paper-scale CSCAN (as reconstructed): two ResNet-50 encoders, 224 px, K = 64 by default.
 
     ``pretrained=True`` starts both encoders from ImageNet (torchvision ``IMAGENET1K_V1``) and
     fails with a clear message where the weights are not cached. ``options`` are the
@@ -291,7 +293,7 @@ def cscan_resnet50(num_classes: int = 125, code_bits: int = 64, pretrained: bool
 @register_model
 def cscan_resnet18(num_classes: int = 30, code_bits: int = 32, pretrained: bool = False,
                    **options: Any) -> CSCAN:
-    """CPU-scale CSCAN (spec §9): two ResNet-18 encoders, F_L = layer2 (128 ch), F_H 512-d, K = 32."""
+    """CPU-scale CSCAN: two ResNet-18 encoders, F_L = layer2 (128 ch), F_H 512-d, K = 32."""
     model = CSCAN(_resnet_trunk_factory("resnet18", pretrained), low_channels=128, feat_dim=512,
                   code_bits=code_bits, num_classes=num_classes, **options)
     model.default_cfg = {"input_size": (3, 64, 64), "mean": IMAGENET_MEAN, "std": IMAGENET_STD}

@@ -2,14 +2,14 @@
 
 One network embeds sketches *and* photos. A domain bit ``d`` (0 = sketch, 1 = photo) enters
 every SE module of stages 1-3: it is concatenated to the squeezed descriptor just before the
-excitation layer, so the same weights re-weight channels differently per domain (spec
-``dase_mems.md`` sections 2.2 and 3, equations M1-M4). Stage 4 has a plain SE module. As in
+excitation layer, so the same weights re-weight channels differently per domain
+(equations M1-M4 below, from the official code). Stage 4 has a plain SE module. As in
 the official code, the squeeze activation is a sigmoid everywhere.
 
 * :class:`DASEModule` -- the module (also the plain/CSE variants through its options);
 * :class:`DASENet` -- trunk + ``GAP -> linear`` head, features not normalised;
 * :func:`dase_seresnext101_32x4d` -- the paper's network (512-d); 
-  :func:`dase_seresnet18_cpu` -- the CPU-scale variant of spec section 9 (128-d);
+  :func:`dase_seresnet18_cpu` -- sbirlib's CPU-scale variant (128-d);
 * :func:`embed_with_flips`, :func:`flip_min_distance` -- the flip test-time augmentation (M11).
 """
 
@@ -165,7 +165,7 @@ def dase_seresnext101_32x4d(pretrained: bool = False, embed_dim: int = 512,
 @register_model
 def dase_seresnet18_cpu(pretrained: bool = False, embed_dim: int = 128, width: int = 64,
                         attention: str = "dase", reduction: int = 16) -> DASENet:
-    """CPU-scale DASE (spec section 9): SE-ResNet-18, DASE in stages 1-3, ``embed_dim`` head.
+    """CPU-scale DASE: SE-ResNet-18, DASE in stages 1-3, ``embed_dim`` head.
 
     ``width`` sets the stage widths ``width * (1, 2, 4, 8)`` (64 = ResNet-18); the SE hidden
     sizes are those widths divided by ``reduction``.

@@ -1,4 +1,4 @@
-"""DASE's hashing tester: binary codes learned from the class centres only (spec M12-M15).
+"""DASE's hashing tester: binary codes learned from the class centres only (M12-M15).
 
 After training, a spectrally normalised linear map h(x) = (W / sigma_max(W)) x + b from the
 embedding to k bits is fitted on the K class centres so that their (almost) sign codes are

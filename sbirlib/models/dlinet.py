@@ -1,13 +1,14 @@
 """DLI-Net: Dual Local Interaction Network for fine-grained SBIR (Sun et al., TCSVT 2022).
 
-Spec: ``../shared/specs/papers/dlinet.md``. Each image is described by its mid-level local
-features (a ResNet ``layer3`` map, every spatial vector L2-normalised on its own, Eq. L1). The
-parameter-free *Self Interaction* module keeps the ``k·N`` locals that are least similar to
-all the others (Eqs. L2–L3), and the *Cross Interaction* module scores a sketch–photo pair by
-matching every kept sketch local to its nearest photo local and taking the L2 norm of these
-nearest distances (Eqs. L4–L5). The distance is not a dot product of two fixed vectors, so
-retrieval needs the whole query × gallery matrix of pair distances:
-:func:`pairwise_distance` computes it in blocks on any device.
+Equation labels (L1)-(L5) are sbirlib's: (L1) is the paper's Eqs. (1)-(2), (L2)-(L3) its Eq. (3);
+(L4)-(L5) follow the official code and the paper's Fig. 3. Each image is described by its mid-level
+local features (a ResNet ``layer3`` map, every spatial vector L2-normalised on its own, Eq. L1).
+The parameter-free *Self Interaction* module keeps the ``k·N`` locals that are least similar to all
+the others (Eqs. L2–L3), and the *Cross Interaction* module scores a sketch–photo pair by matching
+every kept sketch local to its nearest photo local and taking the L2 norm of these nearest
+distances (Eqs. L4–L5). The distance is not a dot product of two fixed vectors, so retrieval needs
+the whole query × gallery matrix of pair distances: :func:`pairwise_distance` computes it in blocks
+on any device.
 
 Building blocks (pure functions, usable on their own):
 
@@ -385,7 +386,7 @@ class DLINet(nn.Module):
         """Copy one pre-trained ResNet trunk into **both** encoders (independent copies).
 
         Used by the CPU profile, whose ResNet-18 trunk is pre-trained by sbirlib on TU-Berlin
-        sketches (:mod:`sbirlib.recipes.pretrain`, spec §9) instead of ImageNet. The two
+        sketches (:mod:`sbirlib.recipes.pretrain`) instead of ImageNet. The two
         encoders start equal and are trained separately. Returns the names copied.
         """
         names = self.sketch_encoder.load_trunk_state(state)
@@ -460,7 +461,7 @@ def dlinet(**kwargs: Any) -> DLINet:
 
 @register_model
 def dlinet_r18(**kwargs: Any) -> DLINet:
-    """Narrow CPU variant (spec §9): 2 × ResNet-18 to layer3 (C = 256), otherwise unchanged."""
+    """Narrow CPU variant: 2 × ResNet-18 to layer3 (C = 256), otherwise unchanged."""
     kwargs.setdefault("arch", "resnet18")
     return DLINet(**kwargs)
 

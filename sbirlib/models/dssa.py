@@ -1,7 +1,7 @@
 """DSSA: Deep Spatial-Semantic Attention for fine-grained SBIR (Song et al., ICCV 2017).
 
 DSSA keeps the Triplet-SN network (one Sketch-a-Net shared by sketches and photo edge maps)
-and changes three things (``specs/papers/dssa.md``):
+and changes three things (equation labels as in chapter 03 (DSSA)):
 
 1. :class:`SpatialAttention` -- two 1x1 convolutions on the pool5 map give one logit per
    position, a softmax over the 7x7 grid turns them into a mask ``a`` (D1, D2), applied
@@ -44,7 +44,7 @@ class SpatialAttention(nn.Module):
     ``H*W`` positions (``mode="softmax"``, the default) or ``a = sigmoid(o)`` (``"sigmoid"``,
     an ablation). With ``residual=True`` the output is ``f + f * a``, else ``f * a``.
     ``forward`` returns ``(f_att, a)`` with ``a`` of shape ``[B, 1, H, W]``.
-    Weights are Kaiming-normal, biases zero (spec section 2).
+    Weights are Kaiming-normal, biases zero (sbirlib's choice, as in TC-Net).
     """
 
     def __init__(self, channels: int, mode: AttentionMode = "softmax", residual: bool = True) -> None:
@@ -173,7 +173,7 @@ class DSSA(nn.Module):
     def trainable_parameters(self, train_conv5: bool = True) -> list[nn.Parameter]:
         """The parameters DSSA fine-tunes: conv5 (the trunk's last conv), attention, fc6, fc7.
 
-        conv1-conv4 stay frozen (spec section 2); ``train_conv5=False`` also freezes conv5
+        conv1-conv4 stay frozen (as in the official code); ``train_conv5=False`` also freezes conv5
         (the Triplet-SN setting). Sets ``requires_grad`` accordingly and returns the list.
         The HOLEF matrix is not included: it has its own optimiser (``self.distance``).
         """
@@ -240,5 +240,5 @@ def dssa(input_size: int | None = None, backbone_state: dict | None = None, **kw
 
 @register_model
 def dssa_narrow(input_size: int | None = None, backbone_state: dict | None = None, **kwargs) -> DSSA:
-    """DSSA on SAN-narrow (spec section 9): 128 or 64 px, 128x7x7 pool5, 256-d embedding."""
+    """CPU-scale DSSA on SAN-narrow: 128 or 64 px, 128x7x7 pool5, 256-d embedding."""
     return _build("narrow", input_size, backbone_state, **kwargs)

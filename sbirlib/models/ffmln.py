@@ -1,7 +1,7 @@
 """FFMLN: Feature Fusion and Metric Learning Network for zero-shot SBIR (Zhao et al., Entropy 2023).
 
 Only the paper's abstract, outline and result tables are known, so everything below is the
-library's reconstruction, as fixed in the spec ``ffmln.md`` §2-§3 (all [DECISION]):
+library's reconstruction (chapter 07 (FFMLN), whose equation labels (F1)-(F8) are used here):
 
 * one ResNet trunk shared by sketches and photos (ResNet-50 for ``full``, ResNet-18 for the
   CPU profiles);
@@ -33,7 +33,8 @@ __all__ = ["AMFF", "FFMLN", "ffmln_resnet50", "ffmln_resnet18"]
 def _block_with_residual(block: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Run a torchvision block; return its output and its residual branch R (before ``+ identity``).
 
-    R is the output of ``bn3`` (Bottleneck) or ``bn2`` (BasicBlock), as in spec §2.
+    R is the output of ``bn3`` (Bottleneck) or ``bn2`` (BasicBlock): sbirlib's reading of
+    "processing the residuals".
     """
     identity = x if block.downsample is None else block.downsample(x)
     out = block.relu(block.bn1(block.conv1(x)))
@@ -162,5 +163,5 @@ def ffmln_resnet50(num_classes: int = 100, dim: int = 512, pretrained: bool = Fa
 
 @register_model
 def ffmln_resnet18(num_classes: int = 24, dim: int = 128, pretrained: bool = False, **amff: Any) -> FFMLN:
-    """The CPU-scale FFMLN (spec §9): ResNet-18 trunk, 768 -> d projection."""
+    """The CPU-scale FFMLN: ResNet-18 trunk, 768 -> d projection."""
     return FFMLN(ResNetTrunk(depth=18, pretrained=pretrained), num_classes, dim, **amff)

@@ -39,7 +39,8 @@ __all__ = [
     "TIMM_WEIGHTS",
 ]
 
-#: timm weights used for the full-size trunk (spec dase_mems.md section 2.3, decision 3)
+#: timm weights used for the full-size trunk (sbirlib's decision: timm's port of the Cadene
+#: weights that the official code loads)
 TIMM_WEIGHTS = "legacy_seresnext101_32x4d.in1k"
 
 AttentionFactory = Callable[[int, int], nn.Module]

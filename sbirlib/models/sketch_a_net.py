@@ -2,22 +2,22 @@
 
 Two variants share one class, :class:`SketchANet`:
 
-* ``variant="full"`` -- the network of "Sketch Me That Shoe" (spec ``triplet_sn.md`` §2.A):
+* ``variant="full"`` -- the network of "Sketch Me That Shoe" (the authors' Caffe/TF code):
   1x225x225 input, conv1 64@15x15/3, conv2 128@5x5, conv3-5 256@3x3, pool5 256x7x7,
   fc6 12,544 -> 512 (ReLU), fc7 512 -> 256, L2 normalisation. No batch norm, no dropout
   in the embedding path.
-* ``variant="narrow"`` -- the CPU-scale "SAN-narrow" (spec §9.A): half the widths, conv1/conv2
+* ``variant="narrow"`` -- sbirlib's CPU-scale "SAN-narrow": half the widths, conv1/conv2
   re-shaped so that pool5 is still a 7x7 grid at 128 px (``cpu-real``) or 64 px (``smoke``).
 
 The embedding path is ``features`` (conv1 ... pool5, an :class:`torch.nn.Sequential` with
 named layers, so ``model.features.conv5`` can be hooked) -> ``fc6`` -> ReLU -> ``fc7`` ->
 L2 normalisation. ``forward`` returns the unit-norm embedding. An optional classification
-head (``num_classes``) is used for TU-Berlin pre-training only (spec §2.A, "pre-training head"):
+head (``num_classes``) is used for TU-Berlin pre-training only (sbirlib's pre-training head):
 ``classify(x)`` applies dropout 0.5 after fc6 and after fc7's ReLU, then a linear layer.
 
 Inputs are grey images (black strokes on white). :func:`normalize_sketch` maps a [0, 1]
-tensor to the spec's scale ``(255 x - 250.42) / 255`` so that background is about 0 and strokes
-are negative.
+tensor to ``(255 x - 250.42) / 255`` (the official mean pixel, scaled by 1/255) so that
+background is about 0 and strokes are negative.
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ def normalize_sketch(x: torch.Tensor) -> torch.Tensor:
 def kaiming_init_(module: nn.Module) -> nn.Module:
     """Kaiming-normal (fan-in, ReLU gain) weights and zero biases for every conv/linear layer.
 
-    This is the initialisation of the library's pre-training recipe (spec §4.A.1): with
-    PyTorch's default initialisation and SGD the project saw no learning at all.
+    This is the initialisation of the library's pre-training recipe
+    (:mod:`sbirlib.recipes.pretrain`): with PyTorch's default initialisation and SGD the project
+    saw no learning at all.
     """
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -108,7 +109,7 @@ class SketchANet(nn.Module):
         embed_dim: fc7 width = embedding size (default 256 full, 128 narrow).
         num_classes: if given, adds the pre-training head ``fc7 -> ReLU -> Dropout -> C``.
         normalize: L2-normalise the embedding in :meth:`forward` (the Triplet-SN embedding).
-        init: ``"kaiming"`` (spec §4.A.1) or ``"default"`` (PyTorch's).
+        init: ``"kaiming"`` (the pre-training recipe's) or ``"default"`` (PyTorch's).
     """
 
     def __init__(

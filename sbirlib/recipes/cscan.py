@@ -1,4 +1,4 @@
-"""Recipe for CSCAN (Yu & Zhang, LOP 2022): ``smoke`` and ``full`` (``specs/papers/cscan.md``).
+"""Recipe for CSCAN (Yu & Zhang, LOP 2022): ``smoke`` and ``full``.
 
 Category-level hashing SBIR on the DSH-style split. A training example is a triplet
 ``(s, (I+, E+), (I-, E-))``: a sketch, a photo of its class and a photo of another class, each
@@ -24,7 +24,8 @@ Profile keys (all in every profile; the chapter's ablations flip them):
   ``data_kwargs`` (extra dataset arguments, e.g. a smaller synthetic world in tests);
 * evaluation: ``p_at`` (K of P@K).
 
-Selection follows spec §4.4: the **final** epoch is kept. Validation mAP is computed every
+The paper's recipe is unknown, so the recipe is sbirlib's reconstruction (chapter 06 (CSCAN),
+"Where we had to decide"); it keeps the **final** epoch. Validation mAP is computed every
 epoch only to draw the curves (``fit(keep="last")``, which stays right across a resume).
 """
 
@@ -77,10 +78,10 @@ _SHARED: dict[str, Any] = {
     "data_kwargs": {},
 }
 
-#: The two profiles (spec §4 = ``full``, spec §9 = ``smoke``).
+#: The two profiles: ``full`` (the paper-scale reconstruction) and ``smoke`` (its CPU scale).
 PROFILES: dict[str, dict[str, Any]] = {
     # synthetic category task, 2 x half-width ResNet-18 from scratch at 64 px, K = 32,
-    # 200 steps of 16 triplets. Spec §9 names full-width ResNet-18 trunks; measured on the
+    # 200 steps of 16 triplets. The CPU-scale design named full-width ResNet-18; measured on the
     # shared 2-core machine those cost ~4x more per step than the 3-minute smoke budget allows,
     # so smoke uses resnet18_narrow (F_L = 64 x 8 x 8, F_H = 256) -- same structure, 1/4 FLOPs
     "smoke": {
@@ -95,7 +96,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "code_bits": 32,
         "batch_size": 16,
         "lr": 1e-3,
-        # spec §9 keeps alpha = 1; from random init that collapses every code to one corner
+        # the CPU-scale design kept alpha = 1; from random init that collapses all codes to a corner
         # within ~30 steps (measured: Hamming mAP at chance after 80 steps, with or without
         # L_Intra, at lr 1e-3 or 1e-4). alpha = 10 lets the classifiers spread the codes first
         # (Hamming mAP 0.147 after 100 steps vs 0.029 chance)
@@ -125,14 +126,14 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 
-#: DSH-style category splits shared with the DASE chapter (splits.md §1)
+#: DSH-style category splits shared with the DASE chapter (DASE's published query lists)
 _DSH_SPLITS = {"sketchy-ext": "sketchy_ext/cat/dsh50@dase", "tuberlin-ext": "tuberlin_ext/cat/dsh10@dase"}
 
-#: Edge detector settings for real photos (spec §4.3, loaded at 256 px); the synthetic
-#: generator uses the library detector's defaults at 64 px.
+#: Edge detector settings for real photos (sbirlib's Canny settings, photos loaded at 256 px);
+#: the synthetic generator uses the library detector's defaults at 64 px.
 REAL_EDGE_ARGS = {"sigma": 2.0, "low": 0.1, "high": 0.2, "thickness": 3}
 
-#: The chapter's ablations (spec §8): name -> profile changes. Every one runs under the
+#: The chapter's ablations: name -> profile changes. Every one runs under the
 #: profile's budget and seed.
 ABLATIONS: dict[str, dict[str, Any]] = {
     "CSCAN (co-attention, edge, beta=0.1, K=32)": {},
@@ -144,7 +145,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "K = 128 bits": {"code_bits": 128},
 }
 
-#: The code-length ablation (spec §8): K -> the :data:`ABLATIONS` row that trains it.
+#: The code-length ablation: K -> the :data:`ABLATIONS` row that trains it.
 CODE_LENGTH_ABLATIONS: dict[int, str] = {
     32: "CSCAN (co-attention, edge, beta=0.1, K=32)", 64: "K = 64 bits", 128: "K = 128 bits"}
 
@@ -159,7 +160,7 @@ class PhotoEdge(Dataset):
     """Photos zipped with their edge maps: ``image`` is ``[4, H, W]`` = RGB + edge map.
 
     Keeping photo and edge map in one tensor makes every spatial transform hit both alike, so
-    they stay pixel-aligned (spec §4.2) -- the co-attention mask ``M_IE`` is computed from both
+    they stay pixel-aligned -- the co-attention mask ``M_IE`` is computed from both
     and applied to both. Either pass an ``edges`` dataset aligned with ``photos`` by index (the
     synthetic data ship one) or let ``edge_fn`` compute edge maps from the photos (real data;
     cached under ``cache_dir`` when given).
@@ -479,8 +480,8 @@ def run(cfg: Config, *, output_dir: str | Path | None = None, device: str = "aut
                               wall_time_s=time.perf_counter() - t_start, config=cfg.to_dict(),
                               dataset=cfg.dataset, trained=not history.loaded,
                               train_wall_time_s=round(history.wall_time_s, 2),
-                              selection="final epoch (spec §4.4)",
-                              hamming_ties="tie-aware AP (evaluation.md §5)")
+                              selection="final epoch (no selection)",
+                              hamming_ties="tie-aware AP (equal distances scored as one block)")
     record = results.run_record(CHAPTER, metrics, prov, timing=timing,
                                 history={"train": history.train, "val": history.val})
     if out is not None and write:

@@ -1,12 +1,13 @@
 """Recipe for DASE + MEMS (Lu et al., ACM MM 2021): ``smoke`` / ``full`` (no ``cpu-real``).
 
 Category-level SBIR on the DSH protocol: query sketches are held out per class, every photo is
-training data *and* gallery (``specs/splits.md`` section 1). One shared network embeds a mixed,
+training data *and* gallery. One shared network embeds a mixed,
 unpaired batch of sketches and photos together with their domain bits; MEMS pulls both towards
 learnable class centres with an annealed multiplicative margin. At test time the squared
 Euclidean distance is the minimum over the four flip combinations (M11); after training a
 k-bit hash map is fitted on the centres and scored by Hamming mAP (M12-M15).
-(``specs/papers/dase_mems.md`` sections 3-5 and 9.)
+The method follows the official code ``Ben-Louis/SBIR-DASE-MEMS`` (the paper's method section
+could not be read); (M1)-(M15) are sbirlib's labels for its equations, written out where used.
 
 Switches for the chapter's ablations (keys of every profile): ``attention`` (a key of
 :data:`sbirlib.models.dase.ATTENTION_VARIANTS`; ``"se"`` = domain bit off), ``loss``
@@ -68,7 +69,7 @@ _SHARED: dict[str, Any] = {
 
 #: ``epochs * steps_per_epoch`` = T training iterations (each a mixed batch).
 PROFILES: dict[str, dict[str, Any]] = {
-    # synthetic category task (35 classes, DSH-style), narrow SE-ResNet-18 at 64 px (spec 9)
+    # synthetic category task (35 classes, DSH-style), narrow SE-ResNet-18 at 64 px (CPU scale)
     "smoke": {
         **_SHARED,
         "dataset": "synthetic-category", "category": None, "seed": 0,
@@ -122,7 +123,7 @@ def _to_three(x: torch.Tensor) -> torch.Tensor:
 
 
 def sketch_transform(cfg: Config | dict, train: bool) -> T.Compose:
-    """Sketch pipeline of spec section 4 (train) or resize 1.1x + centre crop (test).
+    """Sketch pipeline of the official code (train) or resize 1.1x + centre crop (test).
 
     Train: grayscale -> invert -> RandomResizedCrop(scale) -> hflip -> rotation +-90 (black
     fill) -> ToTensor -> random erasing of one square (p, 2-20 %, fills 0 = erases strokes) ->
@@ -451,7 +452,7 @@ def run(cfg: Config | dict, *, output_dir: str | Path, device: str = "auto",
 
 
 # -- ablations ----------------------------------------------------------------------------------
-#: The chapter's ablations (spec section 8, issue 8): name -> profile changes.
+#: The chapter's ablations: name -> profile changes.
 ABLATIONS: dict[str, dict[str, Any]] = {
     "DASE + MEMS (m=4, annealed)": {},
     "domain bit off (plain SE, sigmoid squeeze)": {"attention": "se"},

@@ -1,30 +1,30 @@
 """DLI-Net recipes: ``smoke`` / ``cpu-real`` / ``full`` (+ one ``full-*`` profile per paper setting).
 
-Spec: ``../shared/specs/papers/dlinet.md``. The paper's per-dataset hyper-parameters (§4.1) are
+The per-dataset hyper-parameters of the official code (``xjq1998/DLI-Net`` ``train_*.sh``) are
 the table :data:`PAPER_SETTINGS`; each row becomes a profile (``full`` = Shoe-V1,
 ``full-chair-v1``, ``full-handbag``, ``full-shoe-v2``, ``full-chair-v2``, ``full-sketchy``,
-``full-sketchy-cc``). ``smoke`` and ``cpu-real`` are the CPU-scale variant of §9.
+``full-sketchy-cc``). ``smoke`` and ``cpu-real`` are sbirlib's CPU-scale variant.
 
 Initialisation: ``full`` loads ImageNet weights (``pretrained=True``); ``smoke`` is random
 (Kaiming). ``cpu-real`` (``pretrained=True`` with ``pretrain_profile="resnet18-cpu-real"``)
 copies a ResNet-18 trunk that :mod:`sbirlib.recipes.pretrain` trains to classify the 40-class
 TU-Berlin sketch subset (on first use, then cached) into both encoders (:func:`pretrained_trunk`,
 :meth:`sbirlib.models.dlinet.DLINet.load_trunk_state`); without TU-Berlin it raises rather than
-start from random weights. :func:`run_ablations` trains the spec's ablations (§8) for several
+start from random weights. :func:`run_ablations` trains the chapter's ablations for several
 seeds and :func:`ablation_table` summarises them (``tools/record_dlinet_ablations.py``).
 
-Training is the batch triplet loss over the whole in-batch distance matrix (Eq. L7; plus the
-classification loss of Eq. L8 on Sketchy), Adam with a constant learning rate. Retrieval uses
-:meth:`DLINet.pairwise_distance` (blocked, on the run's device) and
+Training is the batch triplet loss over the whole in-batch distance matrix (each anchor's hinges
+averaged over its active triplets; plus a classification loss on Sketchy), Adam with a constant
+learning rate. Retrieval uses :meth:`DLINet.pairwise_distance` (blocked, on the run's device) and
 :func:`sbirlib.evaluation.fg_accuracy` on the precomputed matrix (pessimistic ties).
 
-Checkpoint: the ``full`` profiles report the **final epoch** (``select="last"``, spec §4.2 /
-§7.5) except cross-category, which picks the best seen-class validation acc@1. The CPU
-profiles (``smoke``, ``cpu-real``) select the epoch with the best validation acc@1
-(``select="best"``), as issue 7 asks and as Triplet-SN's CPU profiles do: a short CPU run's
-last epoch is a noisy pick. The validation split is evaluated every epoch either way, and the
-test set never selects anything (the official code selects on test). Before each validation
-the CPU profiles re-estimate the BatchNorm statistics on ``bn_images`` fixed training pairs
+Checkpoint: the ``full`` profiles report the **final epoch** (``select="last"``, sbirlib's
+decision: the official scripts keep the best test acc@1) except cross-category, which picks the
+best seen-class validation acc@1. The CPU profiles (``smoke``, ``cpu-real``) select the epoch with
+the best validation acc@1 (``select="best"``), as Triplet-SN's CPU profiles do: a short CPU run's
+last epoch is a noisy pick. The validation split is evaluated every epoch either way, and the test
+set never selects anything (the official code selects on test). Before each validation the CPU
+profiles re-estimate the BatchNorm statistics on ``bn_images`` fixed training pairs
 (:func:`recalibrate_batchnorm`); ``full`` keeps the running averages, as the official code.
 """
 
@@ -69,7 +69,7 @@ _TRAIN_DEFAULTS: dict[str, Any] = {
     "max_steps_per_epoch": None, "num_workers": 0, "bn_images": 0,
 }
 
-#: spec §4.1, one row per paper setting: (dataset, category) + what differs from the defaults
+#: one row per paper setting of the official scripts: (dataset, category) + what differs
 PAPER_SETTINGS: dict[str, dict[str, Any]] = {
     "shoe-v1": {"dataset": "qmul-v1", "category": "shoes", "epochs": 100},
     "chair-v1": {"dataset": "qmul-v1", "category": "chairs", "epochs": 100},
@@ -105,10 +105,10 @@ def _cpu(**kw: Any) -> dict[str, Any]:
 
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # spec §9: 2 x ResNet-18 to layer3, 72 -> random 64 crop, 4x4 locals (keep 8), Adam 1e-3
+    # CPU scale: 2 x ResNet-18 to layer3, 72 -> random 64 crop, 4x4 locals (keep 8), Adam 1e-3
     "smoke": _cpu(dataset="synthetic-fg", category=None, epochs=15, image_size=64,
                   train_resize=72, lr=1e-3, max_steps_per_epoch=None),
-    # spec §9: QMUL Shoe-V1 sketch vs photo edge map, 126 -> 112, 7x7 locals (keep 24), Adam 1e-4;
+    # CPU scale: QMUL Shoe-V1 sketch vs photo edge map, 126 -> 112, 7x7 locals (keep 24), Adam 1e-4;
     # both ResNet-18 trunks start from sbirlib's TU-Berlin sketch-classification pre-training
     # (recipes/pretrain.py, profile "resnet18-cpu-real"; trained on first use, then cached)
     "cpu-real": _cpu(dataset="qmul-v1", category="shoes", epochs=16, image_size=112,
@@ -160,8 +160,8 @@ def pretrained_trunk(cfg: dict[str, Any], *, data_root: str | None = None,
                 f"sbirlib's sketch-classification pre-training (sbirlib.recipes.pretrain profile "
                 f"{cfg['pretrain_profile']!r}, cached in {cache_dir('pretrain', tag)}), which "
                 f"needs the TU-Berlin 40-class subset: {err} Fix: set SBIR_DATA (or data_root=) "
-                "to the folder that holds tuberlin_subset/ as well as qmul_v1/ (e.g. "
-                "SBIR_DATA=../shared/data), or pass pretrained=False to train from random "
+                "to the folder that holds tuberlin_subset/ as well as qmul_v1/, "
+                "or pass pretrained=False to train from random "
                 "weights on purpose."
             ) from err
     hist = net.pretrain_history
@@ -202,7 +202,7 @@ def build_model(cfg: dict[str, Any], trunk_state: dict[str, torch.Tensor] | None
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
-    """Grey -> 3 channels and ``x' = 2x - 1`` (mean = std = 0.5, the official code's; spec §4.2).
+    """Grey -> 3 channels and ``x' = 2x - 1`` (mean = std = 0.5, the official code's).
 
     Not the ImageNet mean/std, although the paper's encoders are ImageNet-initialised.
     """
@@ -213,14 +213,14 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
 
 def train_view(images: torch.Tensor, cfg: dict[str, Any]) -> torch.Tensor:
     """Training augmentation: a random ``image_size`` crop of the ``train_resize`` image, drawn
-    independently per image (so the sketch and photo of a pair differ), no flip (spec §4.2)."""
+    independently per image (so the sketch and photo of a pair differ), no flip (official code)."""
     if cfg["train_crop"] and images.shape[-1] > int(cfg["image_size"]):
         images = random_crop_flip(images, int(cfg["image_size"]), flip=False)
     return normalize(images)
 
 
 class PhotoPairs(Dataset):
-    """DLI-Net's training items (spec §4.2): indexed by **photo**, each with one of its sketches.
+    """DLI-Net's training items (as in the official code): indexed by **photo**, each with one of its sketches.
 
     Item ``i`` is photo ``i`` of the de-duplicated photo set and a sketch of the same instance,
     drawn uniformly at random on every access (V1 has exactly one). Shuffling photos therefore
@@ -264,7 +264,7 @@ class PhotoPairs(Dataset):
 
 
 def _photo_modality(cfg: dict[str, Any]) -> str:
-    """QMUL V1's shared copy has photo edge maps only (spec §9 deviation); others use photos."""
+    """QMUL V1's shared copy has photo edge maps only (stated in chapter 04); others use photos."""
     return "edge" if cfg["dataset"] == "qmul-v1" else "photo"
 
 
@@ -288,7 +288,7 @@ def build_data(cfg: dict[str, Any], data_root: str | None = None) -> dict[str, D
     return out
 
 
-#: spec §8 ablations, each a set of overrides of the profile (same budget and seed)
+#: the chapter's ablations, each a set of overrides of the profile (same budget and seed)
 ABLATIONS: dict[str, dict[str, Any]] = {
     "mid + SI k=0.5 + CI, 2norm (paper)": {},
     "global (layer4 + GAP, Euclidean)": {"feature": "global"},
@@ -383,7 +383,7 @@ def recalibrate_batchnorm(model: dl.DLINet, sketches: torch.Tensor, photos: torc
 
 
 def make_step_fn(cfg: dict[str, Any]):
-    """``step_fn(model, batch, device)``: Eq. (L7) (plus Eq. (L8) on Sketchy) on one batch.
+    """``step_fn(model, batch, device)``: batch triplet loss (+ classification on Sketchy).
 
     The batch holds ``B`` (sketch, photo) pairs of distinct photos; the model returns the
     ``B x B`` matrix ``D(s_i, p_j)`` whose diagonal holds the positives.

@@ -3,8 +3,8 @@
 Stage 0 is the shared Sketch-a-Net pre-training (:mod:`sbirlib.recipes.pretrain`, cached);
 stage 1 fine-tunes DSSA -- conv5, the attention, fc6, fc7 and the HOLEF matrix ``W`` -- on
 sketch / photo-edge-map triplets, then scores the test set with the ten-view averaged ``D_W``
-(``specs/papers/dssa.md`` sections 4, 5, 9). ``run`` also reports the single-view result and
-the same network ranked by squared Euclidean distance.
+(equation labels (D1)-(D10) as in chapter 03 (DSSA)). ``run`` also reports the single-view
+result and the same network ranked by squared Euclidean distance.
 
 Switches for the chapter's ablations (all keys of every profile): ``attention``
 (``"softmax"`` | ``"sigmoid"`` | ``"none"``), ``residual``, ``fine``, ``holef`` (HOLEF loss and
@@ -49,7 +49,7 @@ _SHARED: dict[str, Any] = {
 
 #: The three profiles. ``epochs * steps_per_epoch`` is the number of training iterations.
 PROFILES: dict[str, dict[str, Any]] = {
-    # synthetic fine-grained task, SAN-narrow on 72 -> 64 px, 150 iterations (spec section 9)
+    # synthetic fine-grained task, SAN-narrow on 72 -> 64 px, 150 iterations (CPU scale)
     "smoke": {
         **_SHARED, "dataset": "synthetic-fg", "hard_negative": 0.5,
         "epochs": 3, "steps_per_epoch": 50, "batch_size": 16,
@@ -86,7 +86,7 @@ def load_data(cfg: Config | dict[str, Any], data_root: str | None = None) -> dic
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
-    """The spec's input scaling ``(x - 250.42) / 255`` for images in [0, 1]."""
+    """Input scaling ``(x - 250.42) / 255`` (official mean pixel, 1/255) of images in [0, 1]."""
     return sketch_a_net.normalize_sketch(images)
 
 
@@ -129,7 +129,7 @@ def build_optimizer(model: dssa_models.DSSA, cfg: Config) -> torch.optim.Optimiz
     """Network: Adam (CPU profiles) or SGD + momentum (paper); ``W``: its own Adam, betas (0.5, 0.999).
 
     Adam keeps per-parameter state, so a ``W`` param group with its own lr and betas is the
-    same as the separate optimiser of the spec; with SGD for the network the two optimisers
+    same as TC-Net's separate optimiser for ``W``; with SGD for the network the two optimisers
     are combined by :class:`_Optimizers`.
     """
     net_params = model.trainable_parameters(train_conv5=cfg.train_conv5)
@@ -265,7 +265,7 @@ def run(cfg: Config | dict[str, Any], *, output_dir: str | Path | None = None, d
     """Pre-train (cached), fine-tune DSSA, evaluate with the ten-view test and write ``metrics.json``.
 
     ``data`` / ``backbone_state`` let a chapter reuse what it already built across ablations.
-    The final iteration is kept (``select="last"``, spec decision 9): single-view validation
+    The final iteration is kept (``select="last"``, sbirlib's decision): single-view validation
     acc@1 is logged every epoch but never selects. Metrics: ``test/acc@K`` (10 views, the
     model's distance), ``test_1view/acc@K``, ``test_euclid/acc@K`` (10 views, squared Euclidean;
     HOLEF models only), ``val/acc@K``, ``baseline/acc@K`` (blurred pixels), ``chance/acc@1``.

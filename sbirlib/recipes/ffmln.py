@@ -1,25 +1,25 @@
 """FFMLN recipes (zero-shot SBIR): ``sbir train ffmln --profile smoke|full|full-*``.
 
-Spec: ``../shared/specs/papers/ffmln.md``. Only the paper's abstract, outline and result tables
-are known, so the whole recipe is the library's reconstruction ([DECISION] throughout):
+Only the paper's abstract, outline and result tables are known, so the whole recipe is the
+library's reconstruction (chapter 07 (FFMLN), "Where we had to decide"):
 
 * model: :class:`sbirlib.models.ffmln.FFMLN` (shared ResNet trunk + AMFF + L2-normalised
   embedding + seen-class classifier on ``z``);
-* loss (F4-F8): the domain-aware triplet (DAT) -- cross-domain batch-hard triplet in both
-  directions, margin 0.3, Euclidean on the unit-norm embeddings
+* loss ((F4)-(F8) in chapter 07): the domain-aware triplet (DAT) -- cross-domain batch-hard
+  triplet in both directions, margin 0.3, Euclidean on the unit-norm embeddings
   (:func:`sbirlib.losses.triplet.cross_domain_triplet_loss` with ``symmetric=True``) -- plus
   ``lambda`` (0.5) times the cross-entropy of the classifier over all 2n images of the batch;
 * batches: P seen classes, K sketches and K photos of each (:class:`CrossDomainPKSampler`,
   built on :class:`sbirlib.data.samplers.PKBatchSampler`);
 * protocol: train on **seen** classes only; the validation classes (carved from the seen ones)
   are the only thing that may select a checkpoint; sketches of the **unseen** classes query
-  the unseen-class photos. Metrics come in two columns (spec §5): library canonical
+  the unseen-class photos. Metrics come in two columns: library canonical
   (tie-aware AP, mAP@K normalised by min(K, R), P@K over K) and SAKE-lineage comparable
   (VOC-interpolated AP, mAP@K ``voc_capped``), ``test/<metric>`` and ``test/voc/<metric>``.
 
-Profiles: ``smoke`` (spec §9: ResNet-18 at 64 px on ``synthetic-zeroshot``, random init,
-Adam 1e-3, 80 PK steps with the lr drop at step 70 -- fewer than the spec's 250 so that the
-chapter fits its budget), ``full`` (spec §4 on
+Profiles: ``smoke`` (CPU scale: ResNet-18 at 64 px on ``synthetic-zeroshot``, random init,
+Adam 1e-3, 80 PK steps with the lr drop at step 70 -- fewer than the planned 250 so that the
+chapter fits its budget), ``full`` (the paper-scale reconstruction on
 ``sketchy_ext/zs/sake25``) and one ``full-*`` profile per other split / the 64-d rows.
 There is no ``cpu-real`` profile yet (the Sketchy subset's zero-shot splits, ``sketchy-subset``
 with ``split_name="sketchy_ext/zs/sake25"``, are its intended data), so asking for it fails loudly.
@@ -56,7 +56,7 @@ __all__ = ["PROFILES", "SPLITS", "ABLATIONS", "CHAPTER", "CrossDomainPKSampler",
 
 CHAPTER = "07_ffmln"
 
-#: spec §4-§5: each zero-shot split of the paper, its dataset and the paper's metric columns
+#: each zero-shot split of the paper, its dataset and the paper's metric columns
 SPLITS: dict[str, dict[str, Any]] = {
     "sketchy_ext/zs/sake25": {"dataset": "sketchy-ext", "metrics": ["map@all", "p@100", "map@200", "p@200"]},
     "sketchy_ext/zs/yelamarthi21": {"dataset": "sketchy-ext", "metrics": ["map@200", "p@200", "map@all"]},
@@ -73,8 +73,9 @@ _COMMON: dict[str, Any] = {
 
 
 def _full(split: str, dim: int = 512) -> dict[str, Any]:
-    """Spec §4: ImageNet ResNet-50 at 224 px, PK 16 x (4 + 4), Adam 1e-4 / 1e-3, 20,000
-    iterations (20 epochs of 1,000 steps) with lr x 0.1 at 15,000, the final iteration kept."""
+    """The paper-scale reconstruction: ImageNet ResNet-50 at 224 px, PK 16 x (4 + 4), Adam
+    1e-4 / 1e-3, 20,000 iterations (20 epochs of 1,000 steps) with lr x 0.1 at 15,000, the final
+    iteration kept."""
     return {**_COMMON, "dataset": SPLITS[split]["dataset"], "split": split, "epochs": 20,
             "steps_per_epoch": 1000, "lr_drop_epoch": 15, "model": "ffmln_resnet50", "pretrained": True,
             "dim": dim, "load_size": 224, "input_size": 224, "p": 16, "k": 4, "lr": 1e-3,
@@ -83,8 +84,8 @@ def _full(split: str, dim: int = 512) -> dict[str, Any]:
 
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # spec §9: ResNet-18 (R from bn2 of the last BasicBlocks), 64 px, projection 768 -> 128,
-    # P = 8, K = 4 per domain, Adam 1e-3. The spec's 250 steps (drop at 190) do not fit the
+    # CPU scale: ResNet-18 (R from bn2 of the last BasicBlocks), 64 px, projection 768 -> 128,
+    # P = 8, K = 4 per domain, Adam 1e-3. The planned 250 steps (drop at 190) do not fit the
     # chapter's 3-minute budget on 2 CPU cores (a step costs about 1 s there), so: 80 steps
     # (8 epochs x 10) with the drop at step 70
     "smoke": {**_COMMON, "dataset": "synthetic-zeroshot", "split": None, "epochs": 8,
@@ -101,7 +102,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "full-quickdraw-64": _full("quickdraw_ext/zs/d2s30", 64),
 }
 
-#: the chapter's ablations (spec §8 / issue 10): overrides of the profile, same seed and budget
+#: the chapter's ablations of the reconstruction: overrides of the profile, same seed and budget
 ABLATIONS: dict[str, dict[str, Any]] = {
     "FFMLN (AMFF, DAT, lambda=0.5)": {},
     "AMFF off (plain GAP of layer4)": {"attention": False, "stages": ["layer4"]},
@@ -188,8 +189,9 @@ def build_data(cfg: Mapping[str, Any], data_root: str | None = None) -> dict[str
     """Sketch and photo banks (3 channels, ``load_size``) of train / val / test.
 
     ``train`` holds the seen classes minus the validation classes; with
-    ``cfg["train_on_val_classes"]`` (the ``full`` headline, spec §4) the validation classes are
-    added to ``train`` (validation is then only logged). ``test`` holds the unseen classes.
+    ``cfg["train_on_val_classes"]`` (the ``full`` headline, trained on all seen classes) the
+    validation classes are added to ``train`` (validation is then only logged). ``test`` holds the
+    unseen classes.
     """
     cfg = dict(cfg)
     if cfg.get("split"):
@@ -216,14 +218,14 @@ def make_loader(cfg: Mapping[str, Any], data: Mapping[str, common.ImageBank]) ->
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
-    """ImageNet mean/std normalisation of 3-channel images in [0, 1] (spec §2)."""
+    """ImageNet mean/std normalisation of 3-channel images in [0, 1]."""
     mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
 def augment(images: torch.Tensor, size: int, scale: Sequence[float] = (0.8, 1.0)) -> torch.Tensor:
-    """RandomResizedCrop(size, scale, ratio (3/4, 4/3)) + horizontal flip p = 0.5, per image (spec §4).
+    """RandomResizedCrop(size, scale, ratio (3/4, 4/3)) + horizontal flip p = 0.5, per image.
 
     One affine resampling per image (``affine_grid``), drawn from torch's global generator,
     which :func:`sbirlib.training.fit` re-seeds every epoch.
@@ -325,7 +327,7 @@ def embed_split(model: nn.Module, data: Mapping[str, common.ImageBank], cfg: Map
     net = training.unwrap_model(model)
 
     def encode(x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] != size:  # test: resize to the input size (spec §4)
+        if x.shape[-1] != size:  # test: resize to the input size, no crop
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
         return net.embed(normalize(x))
 
@@ -341,7 +343,7 @@ def embed_split(model: nn.Module, data: Mapping[str, common.ImageBank], cfg: Map
 
 
 def _metric_names(names: Sequence[str], gallery_size: int) -> list[str]:
-    """Resolve ``p@10%`` (P@K with K = 10% of the gallery, spec §9) to ``p@<K>``."""
+    """Resolve ``p@10%`` (P@K with K = 10% of the gallery, for small galleries) to ``p@<K>``."""
     out = []
     for m in names:
         if m.endswith("%"):
@@ -456,9 +458,10 @@ def record_ablations(profile: str = "smoke", *, seeds: Sequence[int] = (0,), amf
                      path: str | Path | None = None) -> dict[str, Any]:
     """Run every ablation under ``profile`` at ``epochs`` epochs and write the chapter's artefact.
 
-    The AMFF-vs-GAP pair is run for ``amff_seeds`` (spec §9: seeds 0, 1, 2), the others for
-    ``seeds``. Writes ``path`` (default ``book/results/07_ffmln/<profile>-ablations.json``,
-    which the chapter shows when ``run_ablations`` is False) and returns the record::
+    The AMFF-vs-GAP pair is run for ``amff_seeds`` (0, 1, 2: one seed's difference means little),
+    the others for ``seeds``. Writes ``path`` (default
+    ``book/results/07_ffmln/<profile>-ablations.json``, which the chapter shows when
+    ``run_ablations`` is False) and returns the record::
 
         python -c "from sbirlib.recipes import ffmln; ffmln.record_ablations()"
     """

@@ -1,6 +1,6 @@
 """Sketch-a-Net pre-training by sketch classification (replaces the authors' ``sketchnet_init``).
 
-Spec ``triplet_sn.md`` §4.A.1 (paper scale) and §9.A (CPU scale): train Sketch-a-Net with the
+sbirlib's own recipe, at paper scale and at CPU scale: train Sketch-a-Net with the
 pre-training head (dropout 0.5 after fc6 and fc7) to classify sketches, then hand the conv1-fc7
 weights to Triplet-SN and DSSA. Kaiming initialisation and Adam: with PyTorch's default
 initialisation and SGD the project saw no learning at all.
@@ -11,8 +11,8 @@ initialisation and SGD the project saw no learning at all.
 | ``cpu-real`` | TU-Berlin 40-class subset from ``$SBIR_DATA``, 144 -> random 128 crop + flip | SAN-narrow 128 | Adam 1e-3, batch 64, 10 epochs, lr x0.1 after epoch 8 |
 | ``full`` | TU-Berlin 250 classes, 256 -> random 225 crop + flip | Sketch-a-Net | Adam 1e-3, batch 128, 60 epochs, lr x0.1 after epoch 45 |
 
-The final epoch is kept (validation is for monitoring only). ``cpu-real`` follows spec §9.A
-(10 epochs, lr drop after 8): about 2-4 minutes on two cores, top-1 0.49 on the held-out subset
+The final epoch is kept (validation is for monitoring only). ``cpu-real`` trains for
+10 epochs (lr drop after 8): about 2-4 minutes on two cores, top-1 0.49 on the held-out subset
 sketches. A shorter 6-epoch schedule (top-1 0.37) left Triplet-SN no better than the
 blurred-pixel baseline, so the pre-training is worth its minutes. Weights are cached under
 ``sbirlib.utils.cache_dir("pretrain", <tag>)`` where the tag holds the profile and a hash of
@@ -22,11 +22,12 @@ its settings (e.g. ``san-cpu-real-<hash>``), so Triplet-SN and DSSA share one pr
     state = pretrain.pretrained_state("cpu-real")     # trains on first use (~2-3 min on 2 cores)
     model = pretrain.pretrained_sketch_a_net("cpu-real")
 
-**ResNet-18 variant** (spec ``dlinet.md`` §9 "init"): the same loop trains a full-width
-ResNet-18 (:class:`ResNetSketchClassifier`: the library's :class:`~sbirlib.models.resnet.ResNetTrunk`
-+ global average pooling + one linear layer) to classify sketches, and DLI-Net's CPU profile
-copies its trunk into both encoders. Its input follows DLI-Net: grey replicated to 3 channels and
-``x' = 2x - 1`` (:func:`resnet_input`), 126 -> random 112 crop + flip.
+**ResNet-18 variant** (sbirlib's decision for DLI-Net's ``cpu-real``, which runs without
+ImageNet weights): the same loop trains a full-width ResNet-18 (:class:`ResNetSketchClassifier`:
+the library's :class:`~sbirlib.models.resnet.ResNetTrunk` + global average pooling + one linear
+layer) to classify sketches, and DLI-Net's CPU profile copies its trunk into both encoders. Its
+input follows DLI-Net: grey replicated to 3 channels and ``x' = 2x - 1`` (:func:`resnet_input`),
+126 -> random 112 crop + flip.
 
 | profile | data | recipe |
 |---|---|---|
@@ -80,7 +81,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "variant": "full", "load_size": 256, "input_size": 225, "batch_size": 128,
         "lr": 1e-3, "lr_drop_epoch": 45, "dropout": 0.5,
     },
-    # ResNet-18 for DLI-Net's CPU profiles (spec dlinet.md section 9); "network" selects it
+    # ResNet-18 for DLI-Net's CPU profiles; "network" selects it
     # "bn_images": BatchNorm statistics re-estimated on this many training sketches at every
     # epoch end (see recalibrate_batchnorm)
     "resnet18-smoke": {
@@ -144,7 +145,7 @@ class ResNetSketchClassifier(nn.Module):
 
 
 def resnet_input(images: torch.Tensor) -> torch.Tensor:
-    """Grey -> 3 channels and ``x' = 2x - 1``: DLI-Net's input normalisation (spec dlinet.md §4.2).
+    """Grey -> 3 channels and ``x' = 2x - 1``: DLI-Net's input normalisation (official code).
 
     The same as :func:`sbirlib.recipes.dlinet.normalize`, so the pre-trained trunk sees sketches
     exactly as DLI-Net's encoders will.

@@ -1,9 +1,9 @@
 """The category-level triplet + cross-entropy baseline ("TripletCE"): ``sbir train triplet-ce``.
 
-The project's own generic baseline for the category-level and zero-shot chapters (spec
-``triplet_sn.md`` Part B; every choice is a [DECISION]): one trunk shared by sketches (grey,
-replicated to 3 channels) and photos, global average pooling, a linear projection to ``z``,
-the embedding ``e = z / ||z||``, a classifier on ``z``. Loss (B3-B5): triplet hinge with margin
+The project's own generic baseline for the category-level and zero-shot chapters (no paper:
+every choice is sbirlib's decision, see chapter 02 (Triplet-SN)): one trunk shared by sketches
+(grey, replicated to 3 channels) and photos, global average pooling, a linear projection to ``z``,
+the embedding ``e = z / ||z||``, a classifier on ``z``. Loss: triplet hinge with margin
 0.2 on (non-squared) Euclidean distances of ``e`` (positive: a photo of the sketch's class;
 negative: a photo of another class) plus 1.0 x the cross-entropy of the classifier averaged over
 the sketch, the positive and the negative. Retrieval ranks photos by Euclidean distance of ``e``.
@@ -142,7 +142,7 @@ def make_loader(cfg: dict[str, Any], data: dict[str, common.ImageBank]) -> DataL
 
 
 def make_step_fn(cfg: dict[str, Any]):
-    """Triplet (B3) + ``ce_weight`` x cross-entropy over the three images (B4-B5)."""
+    """Triplet hinge + ``ce_weight`` x cross-entropy averaged over the three images."""
     size, margin, w = int(cfg["input_size"]), float(cfg["margin"]), float(cfg["ce_weight"])
 
     def step_fn(net, batch, dev):

@@ -1,9 +1,9 @@
 """Triplet-SN ("Sketch Me That Shoe", Yu et al. CVPR 2016): the recipe behind ``sbir train triplet-sn``.
 
-One Sketch-a-Net with shared weights embeds the sketch, the positive edge map and the negative
-edge map (spec ``triplet_sn.md`` §2.A); the loss is the triplet hinge with margin 0.3 on squared
-Euclidean distances (A3); only fc6/fc7 train on top of a pre-trained conv1-conv5
-(:mod:`sbirlib.recipes.pretrain`); the test averages distances over ten crops/flips (A5).
+One Sketch-a-Net with shared weights embeds the sketch, the positive edge map and the negative edge
+map; the loss is the triplet hinge with margin 0.3 on squared Euclidean distances; only fc6/fc7
+train on top of a pre-trained conv1-conv5 (:mod:`sbirlib.recipes.pretrain`); the test averages
+distances over ten crops/flips.
 
 Profiles (``PROFILES``):
 
@@ -11,19 +11,19 @@ Profiles (``PROFILES``):
   synthetic pre-training; a pipeline check, not a result.
 * ``cpu-real`` -- QMUL Shoe-V1 (``--category chairs`` for Chair-V1) from ``$SBIR_DATA``,
   SAN-narrow at 128 px (144 px images), pre-trained on the TU-Berlin 40-class subset, Adam,
-  batch 16 (spec §9.A), 600 iterations (20 epochs of 30). Spec §9.A says 300; on the Shoe-V1
+  batch 16, 600 iterations (20 epochs of 30). The CPU-scale design had 300; on the Shoe-V1
   validation split 600 reached acc@1 0.50 against 0.37 (seed 0), so we train twice as long.
   Must finish in < 10 min on two cores (pre-training included).
 * ``full`` -- the paper's recipe: Sketch-a-Net at 225 px (256 px images), batch 128, SGD
   momentum 0.9, lr 1e-3, weight decay 5e-4 on weights, biases at 2x lr, 25,000 iterations,
   final iteration kept.
 
-Library decisions (spec §7 and the chapter's "where we had to decide" box): 1/B loss
+Library decisions (chapter 02 (Triplet-SN), "Where we had to decide"): 1/B loss
 normalisation; TU-Berlin-only pre-training; anchors in a seeded permutation per epoch; the
 positive is the sketch's own edge map and the negative another training edge map (the
 annotated relative triplets are not in the shipped data); ``smoke``/``cpu-real`` select the
 epoch with the best validation acc@1 (validation carved from the training instances), ``full``
-keeps the final iteration as the spec says.
+keeps the final iteration (never the best on test).
 """
 
 from __future__ import annotations

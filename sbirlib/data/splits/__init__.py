@@ -1,4 +1,4 @@
-"""Named, versioned splits shipped as package data (``../shared/specs/splits.md``).
+"""Named, versioned splits shipped as package data.
 
 Each split is a folder ``<dataset>/<task>/<name>@<version>/`` holding text lists
 (``unseen.txt``, ``seen.txt``, ``val.txt`` and optional extras) and a ``manifest.json`` with

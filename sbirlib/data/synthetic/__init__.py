@@ -1,4 +1,4 @@
-"""The embedded synthetic SBIR benchmark ("the MNIST of SBIR"), see specs/synthetic.md.
+"""The embedded synthetic SBIR benchmark ("the MNIST of SBIR"), see chapter 00 (Data).
 
 35 parametric object classes (:mod:`.shapes`), rendered as shaded, textured photos on cluttered
 backgrounds and as abstract, wobbly sketches with independent pose jitter (:mod:`.render`),

@@ -39,8 +39,8 @@ __all__ = [
     "TIMM_WEIGHTS",
 ]
 
-#: timm weights used for the full-size trunk (sbirlib's decision: timm's port of the Cadene
-#: weights that the official code loads)
+#: timm weights used for the full-size trunk (sbirlib's decision: timm's ``legacy_`` ImageNet
+#: weights, which we take to be a port of the Cadene weights the official code loads -- not verified)
 TIMM_WEIGHTS = "legacy_seresnext101_32x4d.in1k"
 
 AttentionFactory = Callable[[int, int], nn.Module]

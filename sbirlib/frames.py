@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["STATIC_ENV", "MAX_FRAMES", "MAX_WIDGET_BYTES", "frame_budget", "StaticControl", "static_control", "plan_grid",
-           "render_frames", "fit_frames", "static_html", "static_enabled"]
+           "fit_frames", "static_html", "static_enabled"]
 
 STATIC_ENV = "SBIR_STATIC_WIDGETS"
 # at most 36 frames, and at most about 2.2 MB of them (base64) a widget, so that a page with
@@ -173,15 +173,6 @@ def plan_grid(controls: Sequence[StaticControl], max_frames: int = MAX_FRAMES) -
         counts[widest] = max(1, math.ceil(counts[widest] / 2)) if counts[widest] > 2 else 1
     for c, m in zip(controls, counts):
         c.keep = _pick(len(c.values), m, c.default)
-
-
-def render_frames(draw_png: Callable[[Mapping[str, Any]], bytes],
-                  controls: Sequence[StaticControl]) -> dict[tuple[int, ...], bytes]:
-    """PNG bytes for every grid point, keyed by the tuple of value indices (one per control)."""
-    frames: dict[tuple[int, ...], bytes] = {}
-    for point in itertools.product(*(c.keep for c in controls)):
-        frames[point] = draw_png({c.name: c.values[i] for c, i in zip(controls, point)})
-    return frames
 
 
 def fit_frames(draw_png: Callable[[Mapping[str, Any]], bytes], controls: Sequence[StaticControl],

@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ from sbirlib.data.tuberlin import ClassFolderDataset
 from sbirlib.utils import DataNotFoundError
 
 __all__ = ["ClassFolders", "SketchySubset", "FolderLayout", "scan_layout", "category_split", "check_sketchy_subset",
-           "split_summary", "SKETCHY_SUBSET"]
+           "SKETCHY_SUBSET"]
 
 SPLITS = ("train", "val", "test")
 DOMAINS = ("photo", "sketch")
@@ -332,13 +332,6 @@ def check_sketchy_subset(layout: FolderLayout, digest: bool = True) -> None:
         raise ValueError(f"sketchy-subset: {layout.root} is not the published Sketchy subset: "
                          f"{'; '.join(problems)}. Copy the folder again, or load it as it is with "
                          "dataset 'class-folders' (root=that folder)")
-
-
-def split_summary(datasets: Mapping[str, ClassFolders]) -> dict[str, Any]:
-    """``{"sizes": {name: len}, **split_info}`` of a set of splits, for a run record."""
-    first = next(iter(datasets.values()))
-    info = {k: v for k, v in first.split_info.items() if k != "images"}
-    return {**info, "sizes": {k: len(v) for k, v in datasets.items()}}
 
 
 register_dataset(

@@ -191,15 +191,12 @@ def category_references(sketch_ds: Dataset | Any, photo_ds: Dataset | Any, metri
     Returns ``{row: {"metrics": {...}, "method": str}}`` with rows ``"random"`` (mean over
     ``seeds``; ``"metrics_std"`` holds the spread), ``"pixels"`` (blurred pixels, cosine) and,
     with ``imagenet``, ``"imagenet_frozen"`` (EfficientNet-Lite0 at ``imagenet_size`` px, cosine).
-    ``sketch_ds`` / ``photo_ds`` yield raw images in [0, 1] (no normalising transform).
+    ``sketch_ds`` / ``photo_ds`` (library datasets or banks, with ``.labels``) yield raw images
+    in [0, 1] (no normalising transform).
     """
     from sbirlib.evaluation.retrieval import evaluate_category
 
-    sk_labels = [int(sketch_ds[i]["label"]) for i in range(len(sketch_ds))] if not hasattr(sketch_ds, "labels") \
-        else list(sketch_ds.labels)
-    ph_labels = [int(photo_ds[i]["label"]) for i in range(len(photo_ds))] if not hasattr(photo_ds, "labels") \
-        else list(photo_ds.labels)
-    runs = [random_ranking(sk_labels, ph_labels, metrics, seed) for seed in seeds]
+    runs = [random_ranking(sketch_ds.labels, photo_ds.labels, metrics, seed) for seed in seeds]
     rows: dict[str, dict[str, Any]] = {"random": {
         "metrics": {m: float(np.mean([r[m] for r in runs])) for m in runs[0]},
         "metrics_std": {m: float(np.std([r[m] for r in runs])) for m in runs[0]},
